@@ -1,0 +1,80 @@
+"""Sessions: tests (default), lint, isolated (one venv per package), slow, bench (the main job).
+
+Every install goes through constraints.txt, which pins torch to the local CPU wheel.
+Packages are discovered from packages/*/pyproject.toml, so a new package needs no edit here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = str(ROOT / "constraints.txt")
+PACKAGES = sorted(p.parent.name for p in (ROOT / "packages").glob("*/pyproject.toml"))
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+
+def _install(session: nox.Session, *packages: str) -> None:
+    """Editable installs of trainkit and the given packages, with their test extras."""
+    targets = ["-e", f"{ROOT / 'shared'}[test]"]
+    for name in packages:
+        targets += ["-e", f"{ROOT / 'packages' / name}[test]"]
+    session.install("-c", CONSTRAINTS, *targets)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """All tests except those marked slow (add `-- --runslow` for them)."""
+    _install(session, *PACKAGES)
+    session.run("pytest", "tests", *session.posargs, env={"MPLBACKEND": "Agg"})
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """All tests, slow ones included."""
+    _install(session, *PACKAGES)
+    session.run("pytest", "tests", "--runslow", *session.posargs, env={"MPLBACKEND": "Agg"})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole repo."""
+    session.install("-c", CONSTRAINTS, "ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def isolated(session: nox.Session, package: str) -> None:
+    """A fresh venv with only trainkit and one package: proves each package installs on its own."""
+    _install(session, package)
+    session.run("python", "-c", f"import {package}; print({package}.__name__, 'imports')")
+    session.run("pytest", f"tests/{package}", *session.posargs, env={"MPLBACKEND": "Agg"})
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The main job: every package's `bench` (default --preset quick), then reports/BENCHMARKS.md."""
+    _install(session, *PACKAGES)
+    args = list(session.posargs) or ["--preset", "quick"]
+    out_root = ROOT / "reports" / "bench"
+    written, failed = [], []
+    for name in PACKAGES:
+        out = out_root / name
+        try:
+            session.run("python", "-m", name, "bench", *args, "--out", str(out), env={"MPLBACKEND": "Agg"})
+            written.append(str(out / "benchmark.json"))
+        except nox.command.CommandFailed:
+            failed.append(f"{name}=exit status non-zero, see the nox log")
+    command = "nox -s bench" + (" -- " + " ".join(session.posargs) if session.posargs else "")
+    report_args = [*written, "--out", str(ROOT / "reports"), "--readme-root", str(ROOT / "packages")]
+    report_args += [f"--failed={item}" for item in failed] + [f"--command={command}"]
+    session.run("python", "-m", "trainkit.report", *report_args)
+    if failed:
+        session.error(f"bench failed for: {', '.join(f.split('=')[0] for f in failed)}")

@@ -1,0 +1,46 @@
+"""trainkit: the shared training toolkit behind every package in this monorepo."""
+
+from trainkit.batched_logging import BatchedCSVLogger
+from trainkit.benchmark import RunResult, build_benchmark, run_interleaved, validate_benchmark, write_benchmark
+from trainkit.checkpoint import ModelCheckpoint, latest_checkpoint, load_checkpoint, save_checkpoint
+from trainkit.cli import run_cli
+from trainkit.device import resolve_device
+from trainkit.early_stopping import EarlyStopping
+from trainkit.errors import CheckpointError, ConfigError, CSVHeaderError, DataError, TrainkitError
+from trainkit.progress import progress_bar
+from trainkit.schedules import EvalCadence, Phase, PhaseSchedule, WarmupCosine, WarmupThenPlateau, geometric_budget
+from trainkit.seeding import seed_everything
+from trainkit.timing import Stopwatch, throughput
+
+__all__ = [
+    "BatchedCSVLogger",
+    "CSVHeaderError",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "EarlyStopping",
+    "EvalCadence",
+    "ModelCheckpoint",
+    "Phase",
+    "PhaseSchedule",
+    "RunResult",
+    "Stopwatch",
+    "TrainkitError",
+    "WarmupCosine",
+    "WarmupThenPlateau",
+    "build_benchmark",
+    "geometric_budget",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "progress_bar",
+    "resolve_device",
+    "run_cli",
+    "run_interleaved",
+    "save_checkpoint",
+    "seed_everything",
+    "throughput",
+    "validate_benchmark",
+    "write_benchmark",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,144 @@
+"""A CSV logger that writes rows in batches and never loses more than the unflushed batch."""
+
+from __future__ import annotations
+
+import atexit
+import csv
+import io
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from trainkit.errors import CSVHeaderError
+
+__all__ = ["BatchedCSVLogger"]
+
+_open_loggers: weakref.WeakSet[BatchedCSVLogger] = weakref.WeakSet()
+_sigterm_installed = False
+
+
+def _flush_open_loggers() -> None:
+    for logger in list(_open_loggers):
+        logger.close()
+
+
+def _on_sigterm(previous: Any):
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _flush_open_loggers()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            # Exit through SystemExit so `finally` blocks and atexit hooks still run.
+            raise SystemExit(128 + signum)
+
+    return handler
+
+
+def _install_sigterm_flush() -> None:
+    global _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_IGN:
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm(previous))
+    atexit.register(_flush_open_loggers)
+    _sigterm_installed = True
+
+
+class BatchedCSVLogger:
+    """Buffer rows and append them to ``path`` every ``batch_size`` rows.
+
+    Rows are also flushed on :meth:`close`, when the ``with`` block exits (exception or not), at
+    interpreter exit and on SIGTERM. Reopening an existing file appends after checking that its
+    header matches ``fieldnames``; a torn last line left by a hard kill is cut off first.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], fieldnames: Sequence[str], batch_size: int = 100) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if len(set(fieldnames)) != len(fieldnames) or not fieldnames:
+            raise ValueError(f"fieldnames must be non-empty and unique, got {list(fieldnames)}")
+        self.path = Path(path)
+        self.fieldnames = list(fieldnames)
+        self.batch_size = batch_size
+        self.rows_written = 0
+        self._buffer: list[Mapping[str, Any]] = []
+        self._closed = False
+        self._prepare_file()
+        _open_loggers.add(self)
+        _install_sigterm_flush()
+
+    def _header_line(self) -> str:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow(self.fieldnames)
+        return out.getvalue()
+
+    def _prepare_file(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            self._append(self._header_line())
+            return
+        with open(self.path, newline="") as existing:
+            found = next(csv.reader(existing), [])
+        if found != self.fieldnames:
+            raise CSVHeaderError(
+                f"{self.path}: existing header {found} differs from this logger's fields {self.fieldnames}; "
+                "refusing to mix two layouts in one file"
+            )
+        self._cut_torn_tail()
+        with open(self.path, newline="") as existing:
+            self.rows_written = sum(1 for _ in csv.reader(existing)) - 1
+
+    def _cut_torn_tail(self) -> None:
+        data = self.path.read_bytes()
+        if data.endswith(b"\n"):
+            return
+        with open(self.path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+    def _append(self, text: str) -> None:
+        with open(self.path, "a", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def log(self, row: Mapping[str, Any]) -> None:
+        """Queue one row; unknown keys are an error, missing keys are written empty."""
+        if self._closed:
+            raise ValueError(f"{self.path}: logger is closed")
+        unknown = set(row) - set(self.fieldnames)
+        if unknown:
+            raise ValueError(f"{self.path}: unknown fields {sorted(unknown)}")
+        self._buffer.append(dict(row))
+        if len(self._buffer) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the buffered rows in one write."""
+        if not self._buffer:
+            return
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.fieldnames, lineterminator="\n")
+        writer.writerows(self._buffer)
+        self._append(out.getvalue())
+        self.rows_written += len(self._buffer)
+        self._buffer.clear()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        _open_loggers.discard(self)
+
+    def __enter__(self) -> BatchedCSVLogger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

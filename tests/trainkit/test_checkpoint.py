@@ -1,0 +1,109 @@
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from trainkit import CheckpointError, ModelCheckpoint, latest_checkpoint, load_checkpoint, save_checkpoint
+
+
+def test_round_trip_with_weights_only(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    state = {"epoch": 4, "model": model.state_dict(), "history": [1.0, 0.5], "name": "x"}
+    path = save_checkpoint(tmp_path / "ckpt.pt", state)
+    loaded = load_checkpoint(path)
+    assert loaded["epoch"] == 4 and loaded["history"] == [1.0, 0.5] and loaded["name"] == "x"
+    assert torch.equal(loaded["model"]["weight"], model.weight.detach())
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_missing_truncated_and_foreign_files_give_one_line_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "nope.pt")
+    good = save_checkpoint(tmp_path / "good.pt", {"w": torch.ones(1000)})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_text("this is not a checkpoint")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"w": torch.ones(2)}, foreign)
+    for path in (truncated, garbage, foreign):
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(path)
+        assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_pickled_code_is_refused(tmp_path):
+    evil = tmp_path / "evil.pt"
+    torch.save({"trainkit_checkpoint": 1, "state": {"f": print}}, evil)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(evil)
+
+
+class _ExplodesWhilePickled:
+    def __reduce__(self):
+        raise RuntimeError("crash in the middle of a save")
+
+
+def test_crash_during_save_keeps_previous_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"epoch": 1, "w": torch.zeros(10_000)})
+    with pytest.raises(RuntimeError, match="crash in the middle"):
+        save_checkpoint(path, {"epoch": 2, "w": torch.ones(10_000), "bad": _ExplodesWhilePickled()})
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+SAVER = textwrap.dedent(
+    """
+    import sys, torch
+    from trainkit import save_checkpoint
+    path = sys.argv[1]
+    save_checkpoint(path, {"epoch": 0, "w": torch.zeros(4_000_000)})
+    print("ready", flush=True)
+    epoch = 1
+    while True:
+        save_checkpoint(path, {"epoch": epoch, "w": torch.full((4_000_000,), float(epoch))})
+        epoch += 1
+    """
+)
+
+
+def test_kill_9_during_saves_never_leaves_a_broken_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    child = subprocess.Popen([sys.executable, "-c", SAVER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    state = load_checkpoint(path)
+    assert torch.all(state["w"] == float(state["epoch"]))
+    assert latest_checkpoint(tmp_path) == path
+
+
+def test_latest_checkpoint_orders_by_number_and_ignores_temp_files(tmp_path):
+    assert latest_checkpoint(tmp_path / "missing") is None
+    assert latest_checkpoint(tmp_path) is None
+    for epoch in (2, 10, 9):
+        save_checkpoint(tmp_path / f"epoch{epoch}.pt", {"epoch": epoch})
+    (tmp_path / ".epoch99.pt.abc.tmp").write_text("partial")
+    assert latest_checkpoint(tmp_path).name == "epoch10.pt"
+
+
+def test_model_checkpoint_cadence_and_pruning(tmp_path):
+    saver = ModelCheckpoint(tmp_path, every_n=2, keep_last=2)
+    calls = []
+
+    def state(epoch):
+        calls.append(epoch)
+        return {"epoch": epoch}
+
+    for epoch in range(1, 8):
+        saver.maybe_save(epoch, lambda e=epoch: state(e))
+    assert calls == [2, 4, 6]
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["epoch000004.pt", "epoch000006.pt"]
+    assert saver.maybe_save(7, lambda: {"epoch": 7}, force=True).name == "epoch000007.pt"
+    assert load_checkpoint(saver.latest())["epoch"] == 7

@@ -1,0 +1,73 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from trainkit import ConfigError, DataError, Stopwatch, resolve_device, run_cli, seed_everything, throughput
+from trainkit.progress import progress_bar, progress_enabled
+
+
+def test_stopwatch_sections_totals_and_shares():
+    sw = Stopwatch()
+    with sw.section("env_step"):
+        sum(range(10_000))
+    sw.add("update", 3.0)
+    sw.add("update", 1.0)
+    totals = sw.totals()
+    assert totals["update"] == 4.0 and totals["env_step"] > 0
+    assert sw.counts() == {"env_step": 1, "update": 2}
+    assert sum(sw.shares().values()) == pytest.approx(1.0)
+    assert sw.report().splitlines()[1].startswith("update")
+    assert throughput(100, 2.0) == 50.0 and throughput(5, 0.0) is None
+
+
+def test_section_records_time_even_on_exception():
+    sw = Stopwatch()
+    with pytest.raises(ValueError), sw.section("boom"):
+        raise ValueError
+    assert sw.counts()["boom"] == 1
+
+
+def test_seed_everything_makes_all_generators_repeat():
+    def draw():
+        rng = seed_everything(123)
+        return random.random(), np.random.rand(), torch.rand(1).item(), rng.random()
+
+    assert draw() == draw()
+    with pytest.raises(ValueError):
+        seed_everything(-1)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(ConfigError):
+        resolve_device("tpu9")
+
+
+def test_progress_is_off_in_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert not progress_enabled()
+    with progress_bar(range(3)) as bar:
+        assert bar.disable
+        assert list(bar) == [0, 1, 2]
+
+
+def test_run_cli_turns_user_errors_into_one_line(capsys):
+    def bad(argv):
+        raise DataError("data.csv: row 7: high < low\nsecond line")
+
+    assert run_cli(bad, [], prog="tool") == 2
+    assert capsys.readouterr().err == "tool: error: data.csv: row 7: high < low\n"
+    assert run_cli(lambda argv: None, []) == 0
+    assert run_cli(lambda argv: 3, []) == 3
+
+    def bug(argv):
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        run_cli(bug, [])
