@@ -6,6 +6,7 @@ Packages are discovered from packages/*/pyproject.toml, so a new package needs n
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nox
@@ -64,17 +65,19 @@ def bench(session: nox.Session) -> None:
     _install(session, *PACKAGES)
     args = list(session.posargs) or ["--preset", "quick"]
     out_root = ROOT / "reports" / "bench"
-    written, failed = [], []
+    written, report_args = [], []
     for name in PACKAGES:
         out = out_root / name
+        started = time.perf_counter()
         try:
             session.run("python", "-m", name, "bench", *args, "--out", str(out), env={"MPLBACKEND": "Agg"})
             written.append(str(out / "benchmark.json"))
         except nox.command.CommandFailed:
-            failed.append(f"{name}=exit status non-zero, see the nox log")
+            report_args.append(f"--failed={name}=exit status non-zero, see the nox log")
+        report_args.append(f"--elapsed={name}={time.perf_counter() - started:.1f}")
     command = "nox -s bench" + (" -- " + " ".join(session.posargs) if session.posargs else "")
-    report_args = [*written, "--out", str(ROOT / "reports"), "--readme-root", str(ROOT / "packages")]
-    report_args += [f"--failed={item}" for item in failed] + [f"--command={command}"]
-    session.run("python", "-m", "trainkit.report", *report_args)
+    report_args += ["--out", str(ROOT / "reports"), "--readme-root", str(ROOT / "packages"), f"--command={command}"]
+    session.run("python", "-m", "trainkit.report", *written, *report_args)
+    failed = [a.split("=")[1] for a in report_args if a.startswith("--failed=")]
     if failed:
-        session.error(f"bench failed for: {', '.join(f.split('=')[0] for f in failed)}")
+        session.error(f"bench failed for: {', '.join(failed)}")

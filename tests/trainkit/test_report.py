@@ -34,6 +34,7 @@ def test_report_has_one_row_per_package_plots_and_readme_tables(tmp_path):
 
 def test_cli_writes_report(tmp_path, capsys):
     a = _write(tmp_path / "bench", "alpha", 2.0, 0.0)
-    assert main([str(a), "--out", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "BENCHMARKS.md").exists()
+    assert main([str(a), "--out", str(tmp_path / "out"), "--elapsed=alpha=90", "--elapsed=beta=30"]) == 0
+    text = (tmp_path / "out" / "BENCHMARKS.md").read_text()
+    assert "`nox -s bench` took 2.0 min" in text and "alpha 1.5 min" in text
     assert "wrote" in capsys.readouterr().out

@@ -128,6 +128,7 @@ def render_report(
     readme_root: str | os.PathLike[str] | None = None,
     failures: Mapping[str, str] | None = None,
     command: str = "nox -s bench",
+    elapsed_s: Mapping[str, float] | None = None,
 ) -> Path:
     """Write ``out_dir/BENCHMARKS.md`` plus ``speedup.png`` and ``quality.png``; return the report path."""
     out = Path(out_dir)
@@ -141,6 +142,16 @@ def render_report(
         "`benchmark.json` linked in its row; each row names the command that measured it. Modes ran interleaved "
         "with the same seeds; speedup is the median of per-seed ratios.",
         "",
+    ]
+    if elapsed_s:
+        total = sum(elapsed_s.values())
+        per_package = ", ".join(f"{name} {seconds / 60:.1f} min" for name, seconds in sorted(elapsed_s.items()))
+        cpus = docs[0]["machine"]["cpus"] if docs else os.cpu_count()
+        lines += [
+            f"`{command}` took {total / 60:.1f} min on {cpus} CPUs ({per_package}), timed by the nox session.",
+            "",
+        ]
+    lines += [
         "| package | preset | speedup (basis) | quality metric | original | optimized | Δ opt−orig [95% CI] "
         "| verdict | seeds | command |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -183,9 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--failed", action="append", default=[], metavar="PKG=REASON", help="a package whose bench failed"
     )
     parser.add_argument("--command", default="nox -s bench", help="the command that produced the files")
+    parser.add_argument("--elapsed", action="append", default=[], metavar="PKG=SECONDS", help="bench wall time")
     args = parser.parse_args(argv)
     failures = dict(item.split("=", 1) if "=" in item else (item, "see log") for item in args.failed)
-    report = render_report(args.bench_files, args.out, args.readme_root, failures, args.command)
+    elapsed = {name: float(seconds) for name, seconds in (item.split("=", 1) for item in args.elapsed)}
+    report = render_report(args.bench_files, args.out, args.readme_root, failures, args.command, elapsed)
     print(f"wrote {report}")
     return 0
 
