@@ -1,0 +1,92 @@
+"""Scripted blue policies (sleep, random, react_restore, workflow_greedy) and batched evaluation.
+
+Policies see only blue's observation, like a learned agent. They are the yardstick for learned returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from trainkit import ConfigError
+from workflow_rl.sim import HOST_FEATURES, HOST_TYPES, N_ACTIONS, N_HOSTS, USER0, NetDefenseSim, SimParams
+from workflow_rl.workflows import ALL_WORKFLOWS, N_TYPES, episode_compliance, rank_of_type
+
+__all__ = ["BASELINES", "evaluate_policy", "make_baseline"]
+
+Policy = Callable[[np.ndarray], np.ndarray]
+BASELINES = ("sleep", "random", "react_restore", "workflow_greedy")
+RESTORE_OFFSET = 1 + 2 * N_HOSTS
+
+
+def _seen_compromised(obs: np.ndarray) -> np.ndarray:
+    """Hosts blue believes compromised (red's permanent foothold user0 left out)."""
+    hosts = obs[:, : N_HOSTS * HOST_FEATURES].reshape(len(obs), N_HOSTS, HOST_FEATURES)
+    seen = hosts[:, :, 2] > 0
+    seen[:, USER0] = False
+    return seen
+
+
+def _workflow_rank(obs: np.ndarray) -> np.ndarray:
+    """Rank of each unit type, read from the workflow one-hot in the observation."""
+    code = obs[:, N_HOSTS * HOST_FEATURES :].reshape(len(obs), N_TYPES, N_TYPES)  # position, type
+    return np.argmax(code, axis=1)  # for each type, the position that holds it
+
+
+def make_baseline(name: str, seed: int = 0) -> Policy:
+    """A batched policy: obs (N, 77) -> actions (N,)."""
+    rng = np.random.default_rng(seed)
+
+    def sleep(obs: np.ndarray) -> np.ndarray:
+        return np.zeros(len(obs), dtype=np.int64)
+
+    def random(obs: np.ndarray) -> np.ndarray:
+        return rng.integers(0, N_ACTIONS, size=len(obs))
+
+    def react_restore(obs: np.ndarray) -> np.ndarray:
+        seen = _seen_compromised(obs)
+        return np.where(seen.any(axis=1), RESTORE_OFFSET + np.argmax(seen, axis=1), 0)
+
+    def workflow_greedy(obs: np.ndarray) -> np.ndarray:
+        seen = _seen_compromised(obs)
+        host_rank = np.take_along_axis(_workflow_rank(obs), np.broadcast_to(HOST_TYPES, seen.shape), axis=1)
+        target = np.argmin(np.where(seen, host_rank, N_TYPES), axis=1)
+        return np.where(seen.any(axis=1), RESTORE_OFFSET + target, 0)
+
+    policies = {"sleep": sleep, "random": random, "react_restore": react_restore, "workflow_greedy": workflow_greedy}
+    if name not in policies:
+        raise ConfigError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    return policies[name]
+
+
+def evaluate_policy(
+    policy: Policy,
+    red_agent: str = "bline",
+    workflow: tuple[int, ...] = ALL_WORKFLOWS[0],
+    episodes: int = 100,
+    seed: int = 0,
+    params: SimParams | None = None,
+) -> dict[str, float]:
+    """Play ``episodes`` episodes in one batch; mean/std env return and mean compliance (NaN-free mean)."""
+    sim = NetDefenseSim(episodes, red_agent=red_agent, workflow=workflow, params=params, seed=seed)
+    obs = sim.reset()
+    returns = np.zeros(episodes)
+    fixes = np.zeros(episodes)
+    compliant = np.zeros(episodes)
+    for _ in range(sim.params.episode_steps):
+        obs, _, _, info = sim.step(policy(obs))
+        returns += info["env_reward"]
+        fixes += info["fix"]
+        compliant += info["compliant"]
+    compliance = episode_compliance(compliant, fixes)
+    return {
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "compliance": float(np.nanmean(compliance)) if np.isfinite(compliance).any() else float("nan"),
+        "episodes": episodes,
+    }
+
+
+def workflow_rank(order: tuple[int, ...]) -> np.ndarray:
+    return rank_of_type(order)

@@ -1,0 +1,101 @@
+"""Episode CSV logs: the original's write-and-flush per row, the fast path's batches, and resume trimming.
+
+The fast path uses ``trainkit.BatchedCSVLogger``. The original flushed (without fsync) every episode
+row; trainkit has no such writer, so :class:`EpisodeCSVWriter` reproduces it here.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from trainkit import BatchedCSVLogger, CSVHeaderError, DataError
+
+__all__ = ["EPISODE_FIELDS", "EpisodeCSVWriter", "default_log_dir", "open_episode_log", "trim_episode_log"]
+
+EPISODE_FIELDS = (
+    "episode",
+    "workflow",
+    "env_return",
+    "alignment_return",
+    "fixes",
+    "compliance",
+    "update",
+    "wall_s",
+)
+
+
+def default_log_dir(suffix: str = "fast") -> Path:
+    return Path("logs") / f"exp_{datetime.now().strftime('%Y%m%d_%H%M%S')}_{suffix}"
+
+
+class EpisodeCSVWriter:
+    """Write one row and flush it, every episode (the original trainer's logging)."""
+
+    def __init__(self, path: str | os.PathLike[str], fieldnames: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        if not fresh:
+            with open(self.path, newline="") as existing:
+                found = next(csv.reader(existing), [])
+            if found != list(fieldnames):
+                raise CSVHeaderError(f"{self.path}: existing header {found} differs from {list(fieldnames)}")
+        self._handle = open(self.path, "a", newline="")  # noqa: SIM115 (kept open for the run)
+        self._writer = csv.DictWriter(self._handle, fieldnames=list(fieldnames), lineterminator="\n")
+        if fresh:
+            self._writer.writeheader()
+            self._handle.flush()
+
+    def log(self, row: Mapping[str, Any]) -> None:
+        self._writer.writerow(row)
+        self._handle.flush()
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
+
+def open_episode_log(path: Path, batch_size: int) -> BatchedCSVLogger | EpisodeCSVWriter:
+    """``batch_size`` 1 = flush every row (original); larger = ``BatchedCSVLogger`` batches (fast)."""
+    if batch_size == 1:
+        return EpisodeCSVWriter(path, EPISODE_FIELDS)
+    return BatchedCSVLogger(path, EPISODE_FIELDS, batch_size=batch_size)
+
+
+def trim_episode_log(path: Path, episodes: int) -> int:
+    """Keep the rows of the first ``episodes`` episodes (those the checkpoint covers); return rows kept.
+
+    Rows logged after the last checkpoint are replayed by the resumed run, so they are dropped here
+    instead of being duplicated. A torn last line from a hard kill is dropped too.
+    """
+    if not path.exists():
+        return 0
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines = lines[:-1]
+    if not lines:
+        return 0
+    if next(csv.reader([lines[0]])) != list(EPISODE_FIELDS):
+        raise DataError(f"{path}: not an episode log of this trainer (header {lines[0].strip()!r})")
+    kept = [lines[0]]
+    for line in lines[1:]:
+        try:
+            episode = int(line.split(",", 1)[0])
+        except ValueError as exc:
+            raise DataError(f"{path}: malformed row {line.strip()[:80]!r}") from exc
+        if episode < episodes:
+            kept.append(line)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".episodes.", delete=False) as tmp:
+        tmp.writelines(kept)
+    os.replace(tmp.name, path)
+    return len(kept) - 1

@@ -1,0 +1,209 @@
+"""The original path's env machinery: one process per environment, a barrier every step.
+
+Observations, env rewards and done flags live in one ``SharedMemory`` block; each worker has a
+``Pipe`` for commands and acks. Every step the trainer first queries each worker's true state (which
+hosts red holds, for compliance, as the original did with CybORG's true-state view), then sends the
+actions and waits for every ack. A worker that dies is noticed through its process sentinel: the
+others are shut down and the shared memory is unlinked before the error reaches the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import secrets
+import weakref
+from multiprocessing.connection import Connection, wait
+from multiprocessing.shared_memory import SharedMemory
+
+import numpy as np
+
+from trainkit import TrainkitError
+from workflow_rl.sim import HOST_TYPES, OBS_DIM, NetDefenseEnv, SimParams, decode_actions
+from workflow_rl.workflows import alignment_reward, fix_compliance, rank_of_type
+
+__all__ = ["SHM_PREFIX", "SharedMemoryEngine", "WorkerDiedError"]
+
+SHM_PREFIX = "wfrl_"
+ACK_TIMEOUT_S = 120.0
+
+
+class WorkerDiedError(TrainkitError):
+    """A worker process of the original path exited while the trainer waited on it."""
+
+
+def _views(buffer: memoryview, n_envs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    obs = np.ndarray((n_envs, OBS_DIM), dtype=np.float32, buffer=buffer)
+    reward = np.ndarray((n_envs,), dtype=np.float32, buffer=buffer, offset=obs.nbytes)
+    done = np.ndarray((n_envs,), dtype=np.bool_, buffer=buffer, offset=obs.nbytes + reward.nbytes)
+    return obs, reward, done
+
+
+def _block_size(n_envs: int) -> int:
+    return n_envs * (OBS_DIM * 4 + 4 + 1)
+
+
+def _worker(
+    index: int,
+    conn: Connection,
+    shm_name: str,
+    n_envs: int,
+    red_agent: str,
+    workflow: tuple[int, ...],
+    params: SimParams,
+    seed: int,
+) -> None:
+    shm = SharedMemory(name=shm_name)
+    obs_view, reward_view, done_view = _views(shm.buf, n_envs)
+    # The env knows nothing of alignment; the trainer adds it from the true-state query.
+    env = NetDefenseEnv(red_agent=red_agent, workflow=workflow, alignment_lambda=0.0, params=params, seed=seed)
+    try:
+        while True:
+            command, argument = conn.recv()
+            if command == "step":
+                obs, _, _, truncated, info = env.step(argument)
+                obs_view[index], reward_view[index], done_view[index] = obs, info["env_reward"], truncated
+                conn.send(None)
+            elif command == "true_state":
+                conn.send(env.true_compromised())
+            elif command == "reset":
+                obs_view[index] = env.reset()[0]
+                done_view[index] = False
+                conn.send(None)
+            elif command == "workflow":
+                env.sim.set_workflow(argument)
+                conn.send(None)
+            else:
+                break
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        del obs_view, reward_view, done_view
+        shm.close()
+
+
+class SharedMemoryEngine:
+    """N worker processes stepping one scalar env each, synchronised by a pipe barrier every step."""
+
+    def __init__(
+        self,
+        n_envs: int,
+        red_agent: str,
+        workflow: tuple[int, ...],
+        alignment_lambda: float,
+        seed: int,
+        params: SimParams | None = None,
+        start_method: str = "fork",
+    ) -> None:
+        self.n_envs = n_envs
+        self.alignment_lambda = alignment_lambda
+        self.rank = rank_of_type(workflow)
+        self.shm = SharedMemory(name=f"{SHM_PREFIX}{secrets.token_hex(6)}", create=True, size=_block_size(n_envs))
+        self.obs, self.reward, self.done = _views(self.shm.buf, n_envs)
+        context = mp.get_context(start_method)
+        self.conns: list[Connection] = []
+        self.processes: list[mp.process.BaseProcess] = []
+        self._finalizer = weakref.finalize(self, _release, self.shm, self.conns, self.processes)
+        params = params or SimParams()
+        for index in range(n_envs):
+            parent, child = context.Pipe()
+            process = context.Process(
+                target=_worker,
+                args=(index, child, self.shm.name, n_envs, red_agent, workflow, params, _worker_seed(seed, index)),
+                daemon=True,
+                name=f"workflow_rl-env-{index}",
+            )
+            process.start()
+            child.close()
+            self.conns.append(parent)
+            self.processes.append(process)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def _broadcast(self, command: str, arguments: list | None = None) -> list:
+        for index, conn in enumerate(self.conns):
+            conn.send((command, None if arguments is None else arguments[index]))
+        return self._gather()
+
+    def _gather(self) -> list:
+        """Barrier: one reply from every worker, or a clear error if any worker died."""
+        replies: dict[int, object] = {}
+        by_conn = {conn: index for index, conn in enumerate(self.conns)}
+        by_sentinel = {process.sentinel: index for index, process in enumerate(self.processes)}
+        while len(replies) < self.n_envs:
+            pending = [c for c, i in by_conn.items() if i not in replies]
+            ready = wait(pending + list(by_sentinel), timeout=ACK_TIMEOUT_S)
+            if not ready:
+                self._fail(f"no reply from {len(pending)} worker(s) within {ACK_TIMEOUT_S:.0f} s")
+            for item in ready:
+                if item in by_conn:
+                    try:
+                        replies[by_conn[item]] = item.recv()
+                    except (EOFError, OSError):
+                        self._fail_dead(by_conn[item])
+                elif not self.processes[by_sentinel[item]].is_alive():
+                    self._fail_dead(by_sentinel[item])
+        return [replies[i] for i in range(self.n_envs)]
+
+    def _fail_dead(self, index: int) -> None:
+        process = self.processes[index]
+        process.join(timeout=1.0)
+        self._fail(f"env worker {index} (pid {process.pid}) died with exit code {process.exitcode}")
+
+    def _fail(self, message: str) -> None:
+        self.close()
+        raise WorkerDiedError(
+            f"{message}; stopped the other {self.n_envs - 1} workers and released the shared memory. "
+            "Rerun the same command to resume from the last checkpoint."
+        )
+
+    def set_workflow(self, workflow: tuple[int, ...]) -> None:
+        self.rank = rank_of_type(workflow)
+        self._broadcast("workflow", [workflow] * self.n_envs)
+
+    def reset(self) -> np.ndarray:
+        self._broadcast("reset")
+        return self.obs.copy()
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        kind, host = decode_actions(actions)
+        is_fix = (kind == 2) | (kind == 3)
+        compromised = np.stack(self._broadcast("true_state"))
+        compliant = fix_compliance(compromised, HOST_TYPES, host, is_fix, self.rank)
+        alignment = alignment_reward(
+            compliant, is_fix, compromised[np.arange(self.n_envs), host], self.alignment_lambda
+        )
+        self._broadcast("step", [int(a) for a in actions])
+        env_reward = self.reward.copy()
+        info = {"env_reward": env_reward, "alignment": alignment, "fix": is_fix, "compliant": compliant}
+        return self.obs.copy(), env_reward + alignment, self.done.copy(), info
+
+    def close(self) -> None:
+        if self._finalizer.alive:
+            del self.obs, self.reward, self.done
+            self._finalizer()
+
+
+def _worker_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _release(shm: SharedMemory, conns: list[Connection], processes: list) -> None:
+    """Stop every worker and unlink the shared memory (also runs at garbage collection and exit)."""
+    for conn in conns:
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(("close", None))
+    for process in processes:
+        process.join(timeout=2.0)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=2.0)
+    for conn in conns:
+        conn.close()
+    # A numpy view may still hold the buffer; unlinking below frees the segment all the same.
+    with contextlib.suppress(BufferError):
+        shm.close()
+    with contextlib.suppress(FileNotFoundError):
+        shm.unlink()
