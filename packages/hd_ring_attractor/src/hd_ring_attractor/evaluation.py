@@ -1,0 +1,88 @@
+"""The training loss and the test-set report: errors, drift, persistence, bump shape, baselines."""
+
+from __future__ import annotations
+
+import torch
+
+from hd_ring_attractor.models import RingAttractorNetwork
+from hd_ring_attractor.tasks import Trajectories
+from hd_ring_attractor.utils import (
+    bump_fwhm_deg,
+    circular_difference,
+    circular_error_deg,
+    decode_heading,
+    single_peak_ratio,
+)
+
+__all__ = ["cue_only_error_deg", "evaluate", "path_integration_loss", "tracking_errors_deg"]
+
+
+def path_integration_loss(rates: torch.Tensor, data: Trajectories) -> torch.Tensor:
+    """mean(1 - cos(decoded - true heading)) over the steps after the cue: circular, smooth, ~err^2/2."""
+    decoded = decode_heading(rates[:, data.cue_steps :])
+    return (1 - torch.cos(decoded - data.heading[:, data.cue_steps :])).mean()
+
+
+@torch.no_grad()
+def tracking_errors_deg(model: RingAttractorNetwork, data: Trajectories, batch_size: int = 256) -> torch.Tensor:
+    """Absolute circular errors (N, T_dark) in degrees, noise off."""
+    was_training = model.training
+    model.eval()
+    errors = []
+    for start in range(0, len(data), batch_size):
+        batch = data.batch(slice(start, start + batch_size))
+        rates = model(batch.angular_velocity, batch.cue_angle, batch.cue_steps)
+        errors.append(
+            circular_error_deg(decode_heading(rates[:, batch.cue_steps :]), batch.heading[:, batch.cue_steps :])
+        )
+    model.train(was_training)
+    return torch.cat(errors)
+
+
+def cue_only_error_deg(data: Trajectories) -> dict[str, float]:
+    """The trivial baseline that holds the cued heading: what a network without velocity input can do."""
+    errors = circular_error_deg(data.cue_angle[:, None].expand_as(data.heading), data.heading)[:, data.cue_steps :]
+    return {"mean_error_deg": float(errors.mean()), "end_error_deg": float(errors[:, -1].mean())}
+
+
+@torch.no_grad()
+def _still_trials(model: RingAttractorNetwork, data: Trajectories, dark_ms: float, noise: bool) -> torch.Tensor:
+    """Rates for the test cues with zero angular velocity for ``dark_ms`` after the cue."""
+    was_training = model.training
+    model.train(noise)
+    steps = data.cue_steps + round(dark_ms / model.dt)
+    still = data.cue_angle.new_zeros(len(data), steps)
+    rates = model(still, data.cue_angle, data.cue_steps)
+    model.train(was_training)
+    return rates
+
+
+@torch.no_grad()
+def evaluate(model: RingAttractorNetwork, data: Trajectories, hold_ms: float = 1000.0) -> dict[str, float]:
+    """Test-set report (degrees, noise off unless stated).
+
+    - ``mean_error_deg`` / ``end_error_deg``: |error| after the cue, averaged / at the last step.
+    - ``drift_deg_per_s``: mean |heading change| per second with zero velocity and the noise on.
+    - ``amplitude_retention``: peak rate after ``hold_ms`` in darkness over the peak at the cue's end.
+    - ``fwhm_deg`` and ``single_peak_ratio``: bump shape at the end of the test trials.
+    - ``g_av``: the learned velocity gain (1 is Zhang's ideal).
+    """
+    errors = tracking_errors_deg(model, data)
+    model.eval()
+    final = model(data.angular_velocity, data.cue_angle, data.cue_steps)[:, -1]
+    held = _still_trials(model, data, hold_ms, noise=False)
+    noisy = _still_trials(model, data, hold_ms, noise=True)
+    after_cue = data.cue_steps - 1
+    drift = circular_difference(decode_heading(noisy[:, -1]), decode_heading(noisy[:, after_cue])).abs()
+    peak_start = held[:, after_cue].amax(-1)
+    retention = held[:, -1].amax(-1) / peak_start.clamp_min(1e-12)
+    return {
+        "mean_error_deg": float(errors.mean()),
+        "end_error_deg": float(errors[:, -1].mean()),
+        "drift_deg_per_s": float(torch.rad2deg(drift).mean() / (hold_ms / 1000.0)),
+        "amplitude_retention": float(retention.mean()),
+        "fwhm_deg": float(torch.nanmean(bump_fwhm_deg(final))),
+        "single_peak_ratio": single_peak_ratio(final),
+        "g_av": float(model.g_av),
+        "hold_ms": hold_ms,
+    }

@@ -1,0 +1,100 @@
+"""The network's dynamics, engines, constraints, noise and symmetry."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hd_ring_attractor import BOUNDS, PathIntegrationTask, RingAttractorNetwork
+from hd_ring_attractor.utils import circular_difference, circular_error_deg, decode_heading
+
+
+@pytest.fixture(scope="module")
+def short_task():
+    return PathIntegrationTask(dark_ms=200.0).sample(8, seed=5)
+
+
+@pytest.mark.parametrize("n_exc, n_inh", [(64, 16), (256, 32)])  # 256 uses the FFT path
+def test_batched_engine_matches_the_original_per_sample_engine(n_exc, n_inh, short_task):
+    steps = 40
+    omega, cue = short_task.angular_velocity[:4, :steps], short_task.cue_angle[:4]
+    results = {}
+    for engine in ("batched", "per_sample"):
+        model = RingAttractorNetwork(n_exc, n_inh, g_av=1.0, engine=engine).eval()
+        with torch.no_grad():
+            results[engine] = model(omega, cue, cue_steps=25)
+    assert results["batched"].shape == (4, steps, n_exc)
+    assert results["batched"].abs().max() > 0.5  # a bump formed
+    torch.testing.assert_close(results["batched"], results["per_sample"], atol=1e-4, rtol=1e-4)
+
+
+def test_zhang_velocity_term_at_gain_one_moves_the_bump_with_the_heading(short_task):
+    errors = {}
+    for g_av in (0.0, 1.0):
+        model = RingAttractorNetwork(64, 16, g_av=g_av).eval()
+        with torch.no_grad():
+            rates = model(short_task.angular_velocity, short_task.cue_angle, short_task.cue_steps)
+        dark = slice(short_task.cue_steps, None)
+        errors[g_av] = circular_error_deg(decode_heading(rates[:, dark]), short_task.heading[:, dark]).mean()
+    assert errors[1.0] < 1.0
+    assert errors[0.0] > 4 * errors[1.0]
+
+
+def test_uniform_inhibition_holds_the_bump_where_heterogeneous_weights_pin_it():
+    cues = torch.linspace(0, 2 * math.pi, 17)[:-1]
+    drifts = {}
+    torch.manual_seed(0)
+    for jitter in (0.0, 0.5):
+        model = RingAttractorNetwork(64, 16, weight_jitter=jitter).eval()
+        with torch.no_grad():
+            rates = model(torch.zeros(len(cues), 300), cues, cue_steps=50)
+        drifts[jitter] = torch.rad2deg(circular_difference(decode_heading(rates[:, -1]), cues).abs()).mean()
+    assert drifts[0.0] < 0.5
+    assert drifts[0.5] > 5.0
+
+
+def test_noise_is_on_in_train_and_off_in_eval(short_task):
+    model = RingAttractorNetwork(64, 16)
+    args = (short_task.angular_velocity[:, :60], short_task.cue_angle, 50)
+    with torch.no_grad():
+        model.eval()
+        first, second = model(*args), model(*args)
+        model.train()
+        noisy = model(*args)
+    assert torch.equal(first, second)
+    assert not torch.equal(first, noisy)
+
+
+def test_the_noise_rates_receive_a_gradient(short_task):
+    model = RingAttractorNetwork(64, 16).train()
+    rates = model(short_task.angular_velocity[:, :80], short_task.cue_angle, 50)
+    rates.square().mean().backward()
+    for name in ("noise_rate_e", "noise_rate_i", "g_av", "sigma_ee", "g_input"):
+        grad = getattr(model, name).grad
+        assert grad is not None and torch.isfinite(grad) and grad != 0, name
+
+
+def test_apply_constraints_clamps_every_bounded_parameter():
+    model = RingAttractorNetwork(64, 16)
+    with torch.no_grad():
+        for name in BOUNDS:
+            getattr(model, name).fill_(1e3)
+        model.W_EI[0, 0] = -1e3
+    model.apply_constraints()
+    for name, (low, high) in BOUNDS.items():
+        values = getattr(model, name).detach()
+        assert values.min() >= low and values.max() <= high, name
+    assert (
+        float(model.W_EI[0, 0].detach()) == -0.5
+        and float(model.W_IE.detach().max()) == 0.5
+        and float(model.sigma_ee.detach()) == pytest.approx(math.pi / 2)
+    )
+
+
+def test_forward_rejects_mismatched_shapes():
+    model = RingAttractorNetwork(64, 16)
+    with pytest.raises(ValueError, match="angular_velocity"):
+        model(torch.zeros(4, 10), torch.zeros(3))
+    with pytest.raises(ValueError, match="n_exc"):
+        RingAttractorNetwork(4, 1)
