@@ -11,7 +11,7 @@ import numpy as np
 
 from trainkit import ConfigError
 from workflow_rl.sim import HOST_FEATURES, HOST_TYPES, N_ACTIONS, N_HOSTS, USER0, NetDefenseSim, SimParams
-from workflow_rl.workflows import ALL_WORKFLOWS, N_TYPES, episode_compliance, rank_of_type
+from workflow_rl.workflows import ALL_WORKFLOWS, N_TYPES, episode_compliance
 
 __all__ = ["BASELINES", "evaluate_policy", "make_baseline"]
 
@@ -86,7 +86,3 @@ def evaluate_policy(
         "compliance": float(np.nanmean(compliance)) if np.isfinite(compliance).any() else float("nan"),
         "episodes": episodes,
     }
-
-
-def workflow_rank(order: tuple[int, ...]) -> np.ndarray:
-    return rank_of_type(order)

@@ -57,6 +57,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, path: str | None) -> No
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--mixed-precision", action="store_true", help="bfloat16 autocast in updates (CUDA only)")
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument(
+        "--checkpoint-every-s", type=float, default=30.0, help="seconds between checkpoints (episode boundaries)"
+    )
     if defaults is ORIGINAL:
         parser.set_defaults(path="original")
     elif path == "fast":
@@ -81,6 +84,7 @@ def _run_train(args: argparse.Namespace) -> int:
             lr=args.lr,
             mixed_precision=args.mixed_precision,
             torch_threads=args.torch_threads,
+            checkpoint_every_s=args.checkpoint_every_s,
         ),
         args.path,
     )

@@ -16,17 +16,9 @@ import numpy as np
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel, WhiteKernel
 
-from workflow_rl.workflows import ALL_WORKFLOWS, kendall_distance, rank_of_type
+from workflow_rl.workflows import ALL_WORKFLOWS, discordant_fraction, kendall_distance, rank_of_type
 
 __all__ = ["GPUCBSearch", "KendallKernel", "LocalBackend", "SearchBackend", "WorkflowResult"]
-
-
-def _discordant_fraction(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Normalised Kendall-tau distance between every row of X and of Y (rank vectors)."""
-    i, j = np.triu_indices(X.shape[1], k=1)
-    sx = np.sign(X[:, i] - X[:, j])
-    sy = np.sign(Y[:, i] - Y[:, j])
-    return (sx[:, None, :] != sy[None, :, :]).mean(axis=2)
 
 
 class KendallKernel(Kernel):
@@ -42,7 +34,7 @@ class KendallKernel(Kernel):
     def __call__(self, X, Y=None, eval_gradient: bool = False):
         X = np.asarray(X, dtype=float)
         Y = X if Y is None else np.asarray(Y, dtype=float)
-        K = np.exp(-_discordant_fraction(X, Y) / self.length_scale)
+        K = np.exp(-discordant_fraction(X, Y) / self.length_scale)
         return (K, np.empty((len(X), len(X), 0))) if eval_gradient else K
 
     def diag(self, X) -> np.ndarray:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from scipy.stats import kendalltau
 
 from trainkit import ConfigError
 
@@ -21,11 +20,13 @@ __all__ = [
     "UNIT_TYPES",
     "WORKFLOW_DIM",
     "alignment_reward",
+    "discordant_fraction",
     "episode_compliance",
     "fix_compliance",
     "kendall_distance",
     "one_hot",
     "parse_workflow",
+    "rank_of_type",
     "workflow_name",
 ]
 
@@ -72,10 +73,17 @@ def rank_of_type(order: tuple[int, ...]) -> np.ndarray:
     return rank
 
 
+def discordant_fraction(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Normalised Kendall-tau distance between every rank vector in X (n, 5) and in Y (m, 5)."""
+    i, j = np.triu_indices(X.shape[1], k=1)
+    sx = np.sign(X[:, i] - X[:, j])
+    sy = np.sign(Y[:, i] - Y[:, j])
+    return (sx[:, None, :] != sy[None, :, :]).mean(axis=2)
+
+
 def kendall_distance(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    """Normalised Kendall-tau distance in [0, 1] between two orders (0 = identical)."""
-    tau = kendalltau(rank_of_type(a), rank_of_type(b)).statistic
-    return float((1.0 - tau) / 2.0)
+    """Normalised Kendall-tau distance in [0, 1] between two orders (0 = identical, 1 = reversed)."""
+    return float(discordant_fraction(rank_of_type(a)[None], rank_of_type(b)[None])[0, 0])
 
 
 def fix_compliance(

@@ -1,0 +1,154 @@
+"""Kill-safety: a dead worker of the original path, a killed fast trainer, corrupt input."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from workflow_rl.shm_engine import SHM_PREFIX, SharedMemoryEngine, WorkerDiedError
+from workflow_rl.trainer import TrainConfig, train, with_path
+
+from trainkit import CheckpointError, ConfigError, load_checkpoint
+
+WORKFLOW = "op_server,enterprise,defender,op_host,user"
+
+
+def _our_segments() -> set[str]:
+    return {name for name in os.listdir("/dev/shm") if name.startswith(SHM_PREFIX)}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(child) for child in text]
+    return found
+
+
+def test_killed_worker_is_reported_others_stop_and_no_shared_memory_leaks():
+    before = _our_segments()
+    engine = SharedMemoryEngine(4, "bline", (2, 1, 0, 3, 4), 0.5, seed=0)
+    engine.reset()
+    segment = engine.shm.name
+    assert segment in _our_segments()
+    victim, others = engine.processes[1], engine.processes[:1] + engine.processes[2:]
+    os.kill(victim.pid, signal.SIGKILL)
+    with pytest.raises(WorkerDiedError, match=r"env worker 1 \(pid \d+\) died"):
+        for _ in range(5):
+            engine.step(np.zeros(4, dtype=np.int64))
+    assert not any(p.is_alive() for p in others)
+    assert _our_segments() == before
+
+
+def test_original_trainer_exits_with_one_line_when_a_worker_is_killed(tmp_path):
+    before = _our_segments()
+    command = [sys.executable, "-m", "workflow_rl", "train", "--path", "original", "--n-envs", "4"]
+    command += ["--total-episodes", "4000", "--max-episodes", "4000", "--workflow", WORKFLOW, "--out", str(tmp_path)]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    workers: list[int] = []
+    own_cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    while time.time() < deadline and len(workers) < 4:
+        time.sleep(0.2)
+        # forked env workers share the trainer's command line; the resource tracker does not
+        workers = [pid for pid in _children(proc.pid) if Path(f"/proc/{pid}/cmdline").read_bytes() == own_cmdline]
+    assert len(workers) >= 4, "the original trainer did not start its workers"
+    time.sleep(1.0)
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "died with exit code -9" in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert _our_segments() == before
+    for pid in workers[1:]:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def _episodes(path: Path) -> list[int]:
+    with open(path, newline="") as handle:
+        return [int(row["episode"]) for row in csv.DictReader(handle)]
+
+
+def test_fast_trainer_killed_hard_resumes_and_its_log_loses_at_most_one_batch(tmp_path):
+    total = 1280
+    command = [sys.executable, "-m", "workflow_rl", "train", "--path", "fast", "--n-envs", "64"]
+    command += ["--total-episodes", str(total), "--max-episodes", str(total), "--workflow", WORKFLOW]
+    command += ["--compliance-threshold", "1.0", "--checkpoint-every-s", "0", "--out", str(tmp_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path / "episodes.csv"
+    deadline = time.time() + 180
+    while time.time() < deadline and (not log.exists() or len(_episodes(log)) < 200):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    logged = _episodes(log)
+    checkpointed = load_checkpoint(tmp_path / "checkpoint.pt")["progress"]["episodes"]
+    # whole rows, in order, and never behind the checkpoint: only the unflushed batch was lost
+    assert logged == list(range(len(logged))) and len(logged) >= checkpointed > 0
+
+    resumed = train(
+        with_path(
+            TrainConfig(
+                n_envs=64,
+                total_episodes=total,
+                max_episodes=total,
+                workflow=(2, 1, 0, 3, 4),
+                compliance_threshold=1.0,
+                out=tmp_path,
+                eval_episodes=20,
+            ),
+            "fast",
+        ),
+        show_progress=False,
+    )
+    assert 0 < resumed.resumed_from < total
+    assert resumed.episodes == total
+    assert _episodes(log) == list(range(total))
+
+
+def test_rerunning_a_finished_run_trains_nothing_more(tmp_path):
+    config = with_path(
+        TrainConfig(
+            n_envs=8, total_episodes=16, max_episodes=16, workflow=(2, 1, 0, 3, 4), out=tmp_path, eval_episodes=8
+        ),
+        "fast",
+    )
+    first = train(config, show_progress=False)
+    again = train(config, show_progress=False)
+    assert first.updates == again.updates and again.resumed_from == 16
+    assert _episodes(tmp_path / "episodes.csv") == list(range(16))
+
+
+def test_corrupt_checkpoint_and_changed_settings_are_one_line_errors(tmp_path):
+    config = with_path(TrainConfig(n_envs=4, total_episodes=8, max_episodes=8, out=tmp_path, eval_episodes=4), "fast")
+    train(config, show_progress=False)
+    with pytest.raises(ConfigError, match="other settings"):
+        train(TrainConfig(**{**config.__dict__, "seed": 1}), show_progress=False)
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workflow_rl",
+            "train",
+            "--n-envs",
+            "4",
+            "--total-episodes",
+            "8",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(CheckpointError):
+        train(config, show_progress=False)
