@@ -1,0 +1,206 @@
+"""OHLC bars: loading and validating user CSVs, and a deterministic synthetic XAUUSDm generator."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainkit import DataError
+
+__all__ = [
+    "BARS_PER_YEAR",
+    "COLUMNS",
+    "POINT",
+    "data_sha256",
+    "generate_synthetic_xauusd",
+    "load_ohlc",
+    "write_ohlc_csv",
+]
+
+# Exness "XAUUSDm" quotes gold with 3 decimals, so one point is 0.001 USD/oz and a spread of 190 points
+# is 0.19 USD/oz. The original scripts used 0.01 and so charged ten times the real spread.
+POINT = 0.001
+# 15-minute bars, ~92 a day, 5 days a week (what the original feed shows).
+BARS_PER_YEAR = 23_600
+COLUMNS = ("time", "open", "high", "low", "close", "spread", "volume")
+
+_TIME_NAMES = ("time", "datetime", "date_time", "timestamp", "gmt time", "local time", "date")
+
+
+def _fail(path: str | os.PathLike[str], row: int | None, rule: str) -> DataError:
+    where = f"{path}: row {row}: " if row is not None else f"{path}: "
+    return DataError(where + rule)
+
+
+def _csv_row(index: int) -> int:
+    """1-based line number in the file of data row ``index`` (line 1 is the header)."""
+    return int(index) + 2
+
+
+def _parse_times(values: pd.Series, path: str | os.PathLike[str]) -> pd.Series:
+    text = values.astype(str).str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    if parsed.isna().any():
+        # Day-first layouts such as Dukascopy's "01.02.2023 00:15:00.000".
+        retry = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True)
+        parsed = parsed.fillna(retry) if retry.notna().sum() > parsed.notna().sum() else parsed
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        raise _fail(path, _csv_row(bad[0]), f"unreadable timestamp {text.iloc[bad[0]]!r}")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
+
+
+def load_ohlc(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read an OHLC CSV into the columns of :data:`COLUMNS` and validate it.
+
+    Column names are matched case-insensitively; the time comes from one time/date/datetime/gmt-time
+    column or from separate date and time columns. Volume and spread are optional (0 when absent;
+    spread is in points of :data:`POINT`). Any broken rule raises a one-line :class:`DataError`
+    naming the file, the row and the rule.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise _fail(path, None, "no such file")
+    try:
+        raw = pd.read_csv(path, sep=None, engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _fail(path, None, f"not a readable CSV ({first[:160]})") from None
+    raw.columns = [str(c).strip().lower().lstrip("<").rstrip(">") for c in raw.columns]
+    columns = set(raw.columns)
+    missing = [c for c in ("open", "high", "low", "close") if c not in columns]
+    if missing:
+        raise _fail(path, None, f"missing column(s) {missing}; found {sorted(columns)}")
+    if "date" in columns and "time" in columns:
+        stamps = raw["date"].astype(str).str.strip() + " " + raw["time"].astype(str).str.strip()
+    else:
+        name = next((n for n in _TIME_NAMES if n in columns), None)
+        if name is None:
+            raise _fail(path, None, f"no time column (looked for {list(_TIME_NAMES)}); found {sorted(columns)}")
+        stamps = raw[name]
+    if len(raw) < 2:
+        raise _fail(path, None, f"needs at least 2 bars, found {len(raw)}")
+
+    out = pd.DataFrame({"time": _parse_times(stamps, path)})
+    for name in ("open", "high", "low", "close", "spread", "volume"):
+        if name not in columns:
+            out[name] = 0.0
+            continue
+        values = pd.to_numeric(raw[name], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy())
+        if bad.size:
+            raise _fail(path, _csv_row(bad[0]), f"{name} is missing or not a number ({raw[name].iloc[bad[0]]!r})")
+        out[name] = values.astype(float)
+    _validate(out, path)
+    return out
+
+
+def _validate(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    prices = df[["open", "high", "low", "close"]].to_numpy()
+    rules = [
+        (~np.isfinite(prices).all(axis=1), "prices must be finite"),
+        ((prices <= 0).any(axis=1), "prices must be positive"),
+        (df["high"].to_numpy() < np.maximum(df["open"], df["close"]).to_numpy(), "high must be >= max(open, close)"),
+        (df["low"].to_numpy() > np.minimum(df["open"], df["close"]).to_numpy(), "low must be <= min(open, close)"),
+        ((df["spread"] < 0).to_numpy(), "spread must be >= 0"),
+        ((df["volume"] < 0).to_numpy(), "volume must be >= 0"),
+    ]
+    steps = df["time"].diff().dt.total_seconds().to_numpy()[1:]
+    rules.append((np.concatenate([[False], steps <= 0]), "timestamps must be sorted and unique"))
+    for broken, rule in rules:
+        bad = np.flatnonzero(broken)
+        if bad.size:
+            raise _fail(path, _csv_row(bad[0]), rule)
+
+
+def data_sha256(df: pd.DataFrame) -> str:
+    """A hash of the bar values (not of the file's formatting): the same bars give the same hash."""
+    digest = hashlib.sha256()
+    digest.update(df["time"].to_numpy(dtype="datetime64[ns]").view(np.int64).tobytes())
+    for name in ("open", "high", "low", "close", "spread", "volume"):
+        digest.update(np.ascontiguousarray(df[name].to_numpy(dtype=np.float64)).tobytes())
+    return digest.hexdigest()
+
+
+def _trading_times(n_bars: int, start: pd.Timestamp) -> pd.DatetimeIndex:
+    """15-minute stamps from Sunday 23:00 to Friday 22:00 UTC, with a daily break 21:00-22:00."""
+    candidates = pd.date_range(start, periods=int(n_bars * 1.6) + 1000, freq="15min")
+    dow, hour = candidates.day_of_week.to_numpy(), candidates.hour.to_numpy()
+    open_market = ~((dow == 5) | ((dow == 6) & (hour < 23)) | ((dow == 4) & (hour >= 22)) | (hour == 21))
+    return candidates[open_market][:n_bars]
+
+
+def generate_synthetic_xauusd(n_bars: int, seed: int) -> pd.DataFrame:
+    """Deterministic gold-like 15-minute bars in the XAUUSDm schema (same seed, same bars).
+
+    A 3-state Markov regime (up trend, down trend, range) sets drift, volatility and an AR(1)
+    coefficient on bar returns (positive in trends, negative in ranges), so there is structure a
+    policy can learn. Volatility follows the session (Asia quiet, London/New York busy); OHLC come
+    from 15 sub-steps per bar so the OHLC rules hold; spread (points) widens at the daily rollover.
+    """
+    if n_bars < 2:
+        raise ValueError(f"n_bars must be >= 2, got {n_bars}")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    times = _trading_times(n_bars, pd.Timestamp("2023-01-01 23:00:00"))
+    hours = times.hour.to_numpy() + times.minute.to_numpy() / 60.0
+
+    persistence = 0.997
+    transition = np.full((3, 3), (1 - persistence) / 2) + np.eye(3) * (persistence - (1 - persistence) / 2)
+    sigma_bar = 0.15 / np.sqrt(BARS_PER_YEAR)
+    drift = np.array([0.12, -0.12, 0.0]) * sigma_bar
+    vol_scale = np.array([1.0, 1.1, 0.8])
+    ar_coef = np.array([0.12, 0.12, -0.15])
+    session = np.where(hours < 7, 0.6, np.where(hours < 12, 1.0, np.where(hours < 17, 1.4, 0.9)))
+
+    regime = np.empty(n_bars, dtype=np.int64)
+    regime[0] = rng.integers(3)
+    draws = rng.random(n_bars)
+    cumulative = transition.cumsum(axis=1)
+    for t in range(1, n_bars):
+        regime[t] = min(int(np.searchsorted(cumulative[regime[t - 1]], draws[t])), 2)
+
+    shocks = rng.standard_normal(n_bars)
+    returns = np.empty(n_bars)
+    previous = 0.0
+    for t in range(n_bars):
+        k = regime[t]
+        previous = drift[k] + ar_coef[k] * previous + sigma_bar * vol_scale[k] * session[t] * shocks[t]
+        returns[t] = previous
+
+    sub_steps = 15
+    noise = rng.standard_normal((n_bars, sub_steps))
+    noise -= noise.mean(axis=1, keepdims=True)
+    noise /= np.sqrt(sub_steps)
+    path_returns = returns[:, None] / sub_steps + noise * (sigma_bar * session[:, None] * 0.5)
+    path_returns -= (path_returns.sum(axis=1) - returns)[:, None] / sub_steps
+    open_log = np.log(1900.0) + np.concatenate([[0.0], np.cumsum(returns)[:-1]])
+    paths = open_log[:, None] + np.cumsum(path_returns, axis=1)
+    open_ = np.round(np.exp(open_log), 3)
+    close = np.round(np.exp(paths[:, -1]), 3)
+    high = np.maximum(np.round(np.exp(paths.max(axis=1)), 3), np.maximum(open_, close))
+    low = np.minimum(np.round(np.exp(paths.min(axis=1)), 3), np.minimum(open_, close))
+
+    rollover = (hours >= 20.5) & (hours < 23.5)
+    spread = np.round(rng.uniform(160, 220, n_bars) * np.where(rollover, 2.5, 1.0)).astype(np.int64)
+    volume = np.round(session * 400 * (1 + 300 * np.abs(returns)) * rng.lognormal(0, 0.3, n_bars)).astype(np.int64)
+    return pd.DataFrame(
+        {"time": times, "open": open_, "high": high, "low": low, "close": close, "spread": spread, "volume": volume}
+    )
+
+
+def write_ohlc_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write bars in the XAUUSDm CSV schema (``time,open,high,low,close,spread,volume``) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    out = df[list(COLUMNS)].copy()
+    out["time"] = out["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    out.to_csv(tmp, index=False, float_format="%.3f")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,647 @@
+"""Walk-forward RecurrentPPO training; "original" and "optimized" are two configurations of it.
+
+Read :func:`train_walk_forward_optimized` top to bottom: it is the whole algorithm. Per iteration
+(one walk-forward window) it picks the timestep budget, the hyperparameters and the starting
+weights, trains ``parallel_candidates`` candidates on the train window with validation checks
+(and early stopping), keeps the best on validation, and checkpoints. After the last iteration the
+final model is evaluated once on the untouched test block, next to the baselines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import FloatSchedule
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from ppo_trading.data import BARS_PER_YEAR, data_sha256
+from ppo_trading.env import CostModel, GoldTradingEnv
+from ppo_trading.evaluation import BASELINES, baseline_policy, evaluate_model, run_episode, trading_metrics
+from ppo_trading.features import FeatureCache, FeatureConfig, clear_optimization_cache, compute_features, standardize
+from ppo_trading.walk_forward import Window, make_split, select_on_validation
+from trainkit import (
+    BatchedCSVLogger,
+    ConfigError,
+    EarlyStopping,
+    Phase,
+    PhaseSchedule,
+    Stopwatch,
+    geometric_budget,
+    load_checkpoint,
+    progress_bar,
+    save_checkpoint,
+    seed_everything,
+)
+
+__all__ = [
+    "BACKENDS",
+    "BASE_HYPERPARAMETERS",
+    "CUSTOM_SCHEDULE",
+    "TRAINING_SCHEDULES",
+    "CandidateResult",
+    "CandidateSpec",
+    "TrainingConfig",
+    "ValidationEarlyStopping",
+    "apply_hyperparameters",
+    "calculate_adaptive_timesteps",
+    "clear_optimization_cache",
+    "get_progressive_hyperparameters",
+    "run_candidates",
+    "train_candidate",
+    "train_walk_forward_optimized",
+    "write_json_atomic",
+]
+
+# Both modes train this network; only the training procedure differs.
+NETWORK = {"lstm_hidden_size": 64, "n_lstm_layers": 1, "net_arch": {"pi": [64], "vf": [64]}}
+BASE_HYPERPARAMETERS = {"learning_rate": 3e-4, "n_epochs": 4, "ent_coef": 0.01, "clip_range": 0.2}
+
+# The progressive schedule: big steps and exploration early, small careful steps late.
+TRAINING_SCHEDULES = PhaseSchedule(
+    [
+        Phase("aggressive", 0.3, {"learning_rate": 1e-3, "n_epochs": 3, "ent_coef": 0.02, "clip_range": 0.2}),
+        Phase("balanced", 0.7, {"learning_rate": 5e-4, "n_epochs": 4, "ent_coef": 0.01, "clip_range": 0.2}),
+        Phase("fine_tune", 1.0, {"learning_rate": 2.5e-4, "n_epochs": 4, "ent_coef": 0.005, "clip_range": 0.1}),
+    ]
+)
+# Fixed profiles selectable with --custom_schedule (used for every iteration).
+CUSTOM_SCHEDULE = {
+    "ultra_fast": {"learning_rate": 3e-3, "n_epochs": 3, "ent_coef": 0.1},
+}
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that decides a training run. ``original()`` and ``optimized()`` are the two modes."""
+
+    seed: int = 42
+    total_timesteps: int = 50_000
+    min_timesteps: int = 15_000
+    timestep_decay: float = 0.95
+    adaptive_timesteps: bool = True
+    warm_start: bool = True
+    early_stopping_patience: int = 3
+    convergence_threshold: float = 0.05
+    progressive_training: bool = True
+    cache_environments: bool = True
+    fast_evaluation: bool = True
+    custom_schedule: str | None = None
+    iterations: int | None = None
+    eval_freq: int = 2_500
+    episode_length: int = 256
+    n_envs: int = 16
+    n_steps: int = 32
+    batch_size: int = 256
+    gamma: float = 0.99
+    slippage_points: float = 10.0
+    commission_per_lot: float = 0.0
+    parallel_candidates: int = 1
+    backend: str = "process"
+    torch_threads: int = 1
+    device: str = "cpu"
+    feature_cache_dir: str | None = None
+    verbose: int = 1
+
+    @classmethod
+    def original(cls, **overrides: Any) -> TrainingConfig:
+        """A fresh model and a fixed budget every iteration; validation only picks the checkpoint."""
+        flags = {
+            "adaptive_timesteps": False,
+            "warm_start": False,
+            "early_stopping_patience": 0,
+            "progressive_training": False,
+            "cache_environments": False,
+            "fast_evaluation": False,
+        }
+        return cls(**{**flags, **overrides})
+
+    @classmethod
+    def optimized(cls, **overrides: Any) -> TrainingConfig:
+        return cls(**overrides)
+
+    def check(self) -> None:
+        if self.total_timesteps < 1 or self.min_timesteps < 1:
+            raise ConfigError("--total_timesteps and --min_timesteps must be >= 1")
+        if self.min_timesteps > self.total_timesteps:
+            raise ConfigError(f"--min_timesteps {self.min_timesteps} exceeds --total_timesteps {self.total_timesteps}")
+        if self.early_stopping_patience < 0 or self.convergence_threshold < 0:
+            raise ConfigError("--early_stopping_patience and --convergence_threshold must be >= 0")
+        if self.parallel_candidates < 1:
+            raise ConfigError(f"--parallel_candidates must be >= 1, got {self.parallel_candidates}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend {self.backend!r} is not available; choose from {sorted(BACKENDS)}")
+        if self.custom_schedule is not None and self.custom_schedule not in CUSTOM_SCHEDULE:
+            raise ConfigError(f"--custom_schedule must be one of {sorted(CUSTOM_SCHEDULE)}")
+        if self.eval_freq < self.n_envs or self.episode_length < 2:
+            raise ConfigError(f"--eval_freq must be >= n_envs ({self.n_envs}) and episode_length >= 2")
+
+    @property
+    def mode(self) -> str:
+        optimizations = (
+            self.adaptive_timesteps,
+            self.warm_start,
+            self.early_stopping_patience > 0,
+            self.progressive_training,
+            self.cache_environments,
+            self.fast_evaluation,
+        )
+        return "optimized" if all(optimizations) else "original" if not any(optimizations) else "partial"
+
+    def fingerprint(self) -> str:
+        """What a resumed run must share with the run it continues (not verbosity or the cache path)."""
+        relevant = {k: v for k, v in asdict(self).items() if k not in ("verbose", "feature_cache_dir", "backend")}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def calculate_adaptive_timesteps(iteration: int, total_timesteps: int, min_timesteps: int, decay: float = 0.95) -> int:
+    """``T_i = max(min_timesteps, total_timesteps * decay**i)``."""
+    return geometric_budget(total_timesteps, decay, min_timesteps, iteration)
+
+
+def get_progressive_hyperparameters(iteration: int, n_iterations: int) -> dict[str, float]:
+    """The phase's hyperparameters for iteration ``iteration`` of ``n_iterations``."""
+    return TRAINING_SCHEDULES.at(iteration / max(n_iterations, 1))
+
+
+def apply_hyperparameters(model: RecurrentPPO, params: dict[str, float]) -> None:
+    """Set hyperparameters on a loaded model so that SB3 really uses them.
+
+    SB3 reads the optimizer's rate from ``lr_schedule`` at every update (setting ``learning_rate``
+    alone does nothing, SB3 issue #735), and ``clip_range`` is called as a schedule.
+    """
+    if "learning_rate" in params:
+        model.learning_rate = float(params["learning_rate"])
+        model.lr_schedule = FloatSchedule(float(params["learning_rate"]))
+    if "n_epochs" in params:
+        model.n_epochs = int(params["n_epochs"])
+    if "ent_coef" in params:
+        model.ent_coef = float(params["ent_coef"])
+    if "clip_range" in params:
+        model.clip_range = FloatSchedule(float(params["clip_range"]))
+
+
+class ValidationEarlyStopping(BaseCallback):
+    """An eval callback: every ``eval_freq`` env steps, score the policy on the validation window.
+
+    The best-scoring weights are saved to ``best_model_path``. With ``patience > 0`` training stops
+    once the score has not improved by more than ``min_delta`` for ``patience`` evaluations
+    (``trainkit.EarlyStopping``). A final evaluation runs at the end of training.
+    """
+
+    def __init__(
+        self,
+        val_env: GoldTradingEnv,
+        eval_freq: int,
+        best_model_path: Path,
+        evaluator: str,
+        patience: int,
+        min_delta: float,
+    ) -> None:
+        super().__init__()
+        self.val_env = val_env
+        self.eval_freq = eval_freq
+        self.best_model_path = best_model_path
+        self.evaluator = evaluator
+        self.stopper = EarlyStopping("val_score", patience=patience, mode="max", min_delta=min_delta)
+        self.best_score = -math.inf
+        self.history: list[tuple[int, float]] = []
+        self.eval_seconds = 0.0
+        self.early_stopped = False
+        self._last_eval_step = -1
+
+    def _evaluate(self) -> bool:
+        started = time.perf_counter()
+        score = 100.0 * evaluate_model(self.model, self.val_env, self.evaluator).log_return
+        self.eval_seconds += time.perf_counter() - started
+        self._last_eval_step = self.num_timesteps
+        self.history.append((self.num_timesteps, score))
+        if score > self.best_score:
+            self.best_score = score
+            _save_model_atomic(self.model, self.best_model_path)
+        return self.stopper.step(score)
+
+    def _on_step(self) -> bool:
+        if self.n_calls % max(self.eval_freq // self.training_env.num_envs, 1) != 0:
+            return True
+        if self._evaluate():
+            self.early_stopped = self.stopper.patience > 0 and math.isfinite(self.history[-1][1])
+            return False
+        return True
+
+    def _on_training_end(self) -> None:
+        if self._last_eval_step != self.num_timesteps:
+            self._evaluate()
+
+
+def _save_model_atomic(model: RecurrentPPO, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.zip")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+@dataclass
+class CandidateSpec:
+    """One candidate of one iteration; plain data so it can travel to a worker process."""
+
+    config: TrainingConfig
+    window: Window
+    seed: int
+    timesteps: int
+    hyperparameters: dict[str, float]
+    features: np.ndarray
+    open_prices: np.ndarray
+    close_prices: np.ndarray
+    spread_points: np.ndarray
+    warm_start_path: str | None
+    out_path: str
+
+
+@dataclass
+class CandidateResult:
+    val_score: float
+    model_path: str
+    env_steps: int
+    wall_s: float
+    eval_s: float
+    early_stopped: bool
+    evals: list[tuple[int, float]] = field(default_factory=list)
+
+
+def _env(spec: CandidateSpec, start: int, end: int, episode_length: int | None) -> GoldTradingEnv:
+    costs = CostModel(slippage_points=spec.config.slippage_points, commission_per_lot=spec.config.commission_per_lot)
+    return GoldTradingEnv(
+        spec.features,
+        spec.open_prices,
+        spec.close_prices,
+        spec.spread_points,
+        start=start,
+        end=end,
+        episode_length=episode_length,
+        costs=costs,
+    )
+
+
+def train_candidate(spec: CandidateSpec) -> CandidateResult:
+    """Train one candidate on its window's train bars; its score is its best validation score."""
+    started = time.perf_counter()
+    config, window = spec.config, spec.window
+    seed_everything(spec.seed)
+    # Episodes end before train_end, so no reward ever touches a validation bar.
+    train_env = DummyVecEnv(
+        [lambda: _env(spec, window.train_start, window.train_end, config.episode_length) for _ in range(config.n_envs)]
+    )
+    val_env = _env(spec, window.val_start, window.val_end, None)
+    if spec.warm_start_path is not None:
+        model = RecurrentPPO.load(spec.warm_start_path, env=train_env, device=config.device)
+        model.set_random_seed(spec.seed)
+        apply_hyperparameters(model, spec.hyperparameters)
+    else:
+        model = RecurrentPPO(
+            "MlpLstmPolicy",
+            train_env,
+            n_steps=config.n_steps,
+            batch_size=config.batch_size,
+            gamma=config.gamma,
+            policy_kwargs=NETWORK,
+            seed=spec.seed,
+            device=config.device,
+            verbose=0,
+            **spec.hyperparameters,
+        )
+    callback = ValidationEarlyStopping(
+        val_env,
+        eval_freq=config.eval_freq,
+        best_model_path=Path(spec.out_path),
+        evaluator="fast" if config.fast_evaluation else "sequential",
+        patience=config.early_stopping_patience,
+        min_delta=config.convergence_threshold,
+    )
+    model.learn(spec.timesteps, callback=callback, reset_num_timesteps=True)
+    return CandidateResult(
+        val_score=callback.best_score,
+        model_path=spec.out_path,
+        env_steps=int(model.num_timesteps),
+        wall_s=time.perf_counter() - started,
+        eval_s=callback.eval_seconds,
+        early_stopped=callback.early_stopped,
+        evals=callback.history,
+    )
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+
+
+def _run_serial(specs: Sequence[CandidateSpec], workers: int) -> list[CandidateResult]:
+    return [train_candidate(spec) for spec in specs]
+
+
+def _run_processes(specs: Sequence[CandidateSpec], workers: int) -> list[CandidateResult]:
+    """One spawned process per candidate slot, one torch thread each (no oversubscription)."""
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(1,)) as pool:  # fmt: skip
+        return list(pool.map(train_candidate, specs))
+
+
+# The executor seam: a Ray backend registers here later, with the same (specs, workers) signature.
+BACKENDS: dict[str, Callable[[Sequence[CandidateSpec], int], list[CandidateResult]]] = {
+    "serial": _run_serial,
+    "process": _run_processes,
+}
+
+
+def run_candidates(specs: Sequence[CandidateSpec], backend: str = "process") -> list[CandidateResult]:
+    """Train the candidates with ``backend``; a single candidate always runs in this process."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r} is not available; choose from {sorted(BACKENDS)}")
+    if len(specs) == 1:
+        return _run_serial(specs, 1)
+    return BACKENDS[backend](specs, min(len(specs), os.cpu_count() or 1))
+
+
+LOG_FIELDS = [
+    "iteration",
+    "candidate",
+    "seed",
+    "timesteps_budget",
+    "env_steps",
+    "val_score",
+    "selected",
+    "early_stopped",
+    "warm_started",
+    "phase",
+    "learning_rate",
+    "n_epochs",
+    "train_s",
+    "eval_s",
+    "iteration_s",
+    "evals",
+]
+
+
+def _hyperparameters(config: TrainingConfig, iteration: int, n_iterations: int) -> tuple[str, dict[str, float]]:
+    if config.custom_schedule is not None:
+        return config.custom_schedule, {**BASE_HYPERPARAMETERS, **CUSTOM_SCHEDULE[config.custom_schedule]}
+    if config.progressive_training:
+        phase = TRAINING_SCHEDULES.phase_at(iteration / max(n_iterations, 1))
+        return phase.name, dict(phase.params)
+    return "fixed", dict(BASE_HYPERPARAMETERS)
+
+
+def _features(df: pd.DataFrame, config: TrainingConfig, feature_config: FeatureConfig, stopwatch: Stopwatch):
+    """Raw features: from the hash-keyed cache, or recomputed (the original rebuilt them every time)."""
+    with stopwatch.section("features"):
+        if config.cache_environments:
+            return FeatureCache(config.feature_cache_dir).features(df, feature_config)
+        return compute_features(df, feature_config)
+
+
+def train_walk_forward_optimized(
+    df: pd.DataFrame, config: TrainingConfig, run_dir: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """Train every walk-forward iteration into ``run_dir``, resuming after the last finished one.
+
+    Writes ``training_log.csv``, ``best_model.zip``, ``test_metrics.json``, ``equity_curve.png``
+    and ``optimization_summary.json``; returns the summary.
+    """
+    config.check()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.torch_threads)
+    feature_config = FeatureConfig()
+    split = make_split(len(df), feature_config.warmup, iterations=config.iterations)
+    n_iterations = len(split.windows)
+    data_hash = data_sha256(df)
+    prices = (df["open"].to_numpy(float), df["close"].to_numpy(float), df["spread"].to_numpy(float))
+
+    progress_path = run_dir / "progress.pt"
+    state: dict[str, Any] = {"completed": 0, "best_model": None, "log_rows": 0, "iterations": []}
+    if progress_path.exists():
+        state = load_checkpoint(progress_path)
+        if state.get("fingerprint") != config.fingerprint() or state.get("data_sha256") != data_hash:
+            raise ConfigError(
+                f"{run_dir} holds a run with other data or settings; pick another --results_dir or remove it"
+            )
+    state.update(fingerprint=config.fingerprint(), data_sha256=data_hash)
+    resumed_from = state["completed"]
+    logger = BatchedCSVLogger(run_dir / "training_log.csv", LOG_FIELDS, batch_size=64)
+    if logger.rows_written > state["log_rows"]:
+        # Rows of an iteration that was killed before its checkpoint: it is trained again below.
+        _truncate_csv_rows(logger.path, state["log_rows"])
+        logger.rows_written = state["log_rows"]
+
+    stopwatch = Stopwatch()
+    models_dir = run_dir / "iterations"
+    models_dir.mkdir(exist_ok=True)
+    bar = progress_bar(total=n_iterations, initial=resumed_from, desc=f"{config.mode} seed={config.seed}", unit="iter")
+    if config.verbose == 0:
+        bar.disable = True
+    with logger, bar:
+        for window in split.windows[state["completed"] :]:
+            i = window.index
+            iteration_started = time.perf_counter()
+            raw = _features(df, config, feature_config, stopwatch)
+            features, _, _ = standardize(raw, slice(window.train_start, window.train_end), feature_config.clip)
+            timesteps = (
+                calculate_adaptive_timesteps(i, config.total_timesteps, config.min_timesteps, config.timestep_decay)
+                if config.adaptive_timesteps
+                else config.total_timesteps
+            )
+            phase, params = _hyperparameters(config, i, n_iterations)
+            warm_path = state["best_model"] if config.warm_start else None
+            specs = [
+                CandidateSpec(
+                    config=config,
+                    window=window,
+                    seed=config.seed * 1_000 + i * 10 + c,
+                    timesteps=timesteps,
+                    hyperparameters=params,
+                    features=features,
+                    open_prices=prices[0],
+                    close_prices=prices[1],
+                    spread_points=prices[2],
+                    warm_start_path=warm_path,
+                    out_path=str(models_dir / f"iter{i:03d}_cand{c}.zip"),
+                )
+                for c in range(config.parallel_candidates)
+            ]
+            with stopwatch.section("train"):
+                results = run_candidates(specs, config.backend)
+            best_score, best_path = select_on_validation([(r.val_score, r.model_path) for r in results])
+            for c, (spec, result) in enumerate(zip(specs, results)):
+                logger.log(
+                    {
+                        "iteration": i,
+                        "candidate": c,
+                        "seed": spec.seed,
+                        "timesteps_budget": timesteps,
+                        "env_steps": result.env_steps,
+                        "val_score": round(result.val_score, 6),
+                        "selected": int(result.model_path == best_path),
+                        "early_stopped": int(result.early_stopped),
+                        "warm_started": int(warm_path is not None),
+                        "phase": phase,
+                        "learning_rate": params["learning_rate"],
+                        "n_epochs": params["n_epochs"],
+                        "train_s": round(result.wall_s, 4),
+                        "eval_s": round(result.eval_s, 4),
+                        "iteration_s": round(time.perf_counter() - iteration_started, 4),
+                        "evals": " ".join(f"{step}:{score:.4f}" for step, score in result.evals),
+                    }
+                )
+            logger.flush()
+            state["iterations"].append(
+                {
+                    "iteration": i,
+                    "timesteps_budget": timesteps,
+                    "env_steps": sum(r.env_steps for r in results),
+                    "early_stops": sum(int(r.early_stopped) for r in results),
+                    "warm_started": warm_path is not None,
+                    "val_score": best_score,
+                    "wall_s": time.perf_counter() - iteration_started,
+                    "eval_s": sum(r.eval_s for r in results),
+                }
+            )
+            state.update(completed=i + 1, best_model=best_path, log_rows=logger.rows_written)
+            save_checkpoint(progress_path, state)
+            steps_done = sum(it["env_steps"] for it in state["iterations"])
+            fixed_budget = config.total_timesteps * config.parallel_candidates * len(state["iterations"])
+            mean_iteration_s = sum(it["wall_s"] for it in state["iterations"]) / len(state["iterations"])
+            bar.set_postfix_str(
+                f"T={timesteps} saved={fixed_budget - steps_done} step_ratio={fixed_budget / steps_done:.2f}x "
+                f"iter={mean_iteration_s:.1f}s val={best_score:.3f}"
+            )
+            bar.update(1)
+            if config.verbose >= 2:
+                bar.write(
+                    f"iteration {i}: phase {phase}, lr {params['learning_rate']}, budget {timesteps}, steps "
+                    f"{state['iterations'][-1]['env_steps']}, early stops {state['iterations'][-1]['early_stops']}, "
+                    f"val {best_score:.4f}, {state['iterations'][-1]['wall_s']:.1f} s"
+                )
+
+    shutil.copyfile(state["best_model"], run_dir / ".best_model.zip.tmp")
+    os.replace(run_dir / ".best_model.zip.tmp", run_dir / "best_model.zip")
+    last = split.windows[-1]
+    raw = _features(df, config, feature_config, stopwatch)
+    features, _, _ = standardize(raw, slice(last.train_start, last.train_end), feature_config.clip)
+    with stopwatch.section("test"):
+        test = evaluate_on_test(run_dir / "best_model.zip", features, prices, split.test_start, split.test_end, config)
+    write_json_atomic(run_dir / "test_metrics.json", test)
+    plot_equity_curves(test["equity_curves"], run_dir / "equity_curve.png", title=f"test block, seed {config.seed}")
+    summary = build_summary(config, state, test, data_hash, n_iterations, split)
+    summary["resumed_from_iteration"] = resumed_from
+    write_json_atomic(run_dir / "optimization_summary.json", summary)
+    return summary
+
+
+def evaluate_on_test(
+    model_path: str | os.PathLike[str],
+    features: np.ndarray,
+    prices: tuple[np.ndarray, np.ndarray, np.ndarray],
+    start: int,
+    end: int,
+    config: TrainingConfig,
+) -> dict[str, Any]:
+    """The selected model and the baselines on the test block, through the same accounting."""
+    costs = CostModel(slippage_points=config.slippage_points, commission_per_lot=config.commission_per_lot)
+
+    def env() -> GoldTradingEnv:
+        return GoldTradingEnv(features, *prices, start=start, end=end, costs=costs)
+
+    model = RecurrentPPO.load(model_path, device=config.device)
+    records = {"agent": evaluate_model(model, env(), "sequential")}
+    for name in BASELINES:
+        baseline_env = env()
+        records[name] = run_episode(baseline_env, baseline_policy(name, baseline_env, seed=config.seed))
+    return {
+        "test_bars": [start, end],
+        "agent": trading_metrics(records["agent"], BARS_PER_YEAR),
+        "baselines": {name: trading_metrics(records[name], BARS_PER_YEAR) for name in BASELINES},
+        "equity_curves": {name: [round(v, 4) for v in record.equity] for name, record in records.items()},
+    }
+
+
+def build_summary(
+    config: TrainingConfig,
+    state: dict[str, Any],
+    test: dict[str, Any],
+    data_hash: str,
+    n_iterations: int,
+    split: Any,
+) -> dict[str, Any]:
+    """The seed's keys, from this run's measurements; the speedup needs an original run, so null here."""
+    iterations = state["iterations"]
+    env_steps = sum(it["env_steps"] for it in iterations)
+    wall = sum(it["wall_s"] for it in iterations)
+    fixed_budget = config.total_timesteps * config.parallel_candidates * len(iterations)
+    return {
+        "optimization_completed": len(iterations) == n_iterations,
+        "total_speedup_achieved": None,
+        "speedup_basis": "null unless --benchmark_mode measured an original run on the same data and seed",
+        "total_timesteps_saved": fixed_budget - env_steps,
+        "early_stops": sum(it["early_stops"] for it in iterations),
+        "warm_starts": sum(int(it["warm_started"]) for it in iterations),
+        "avg_iteration_time_minutes": wall / len(iterations) / 60.0 if iterations else None,
+        "estimated_time_saved_hours": None,
+        "mode": config.mode,
+        "config": asdict(config),
+        "seed": config.seed,
+        "data_sha256": data_hash,
+        "iterations": len(iterations),
+        "env_steps_total": env_steps,
+        "wall_seconds_training": wall,
+        "eval_seconds": sum(it["eval_s"] for it in iterations),
+        "test_block": [split.test_start, split.test_end],
+        "test_metrics": test["agent"],
+        "baseline_metrics": test["baselines"],
+    }
+
+
+def plot_equity_curves(curves: dict[str, Sequence[float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, equity in curves.items():
+        ax.plot(np.asarray(equity) / equity[0], label=name, lw=2 if name == "agent" else 1)
+    ax.set_xlabel("test bar")
+    ax.set_ylabel("equity / initial")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def _truncate_csv_rows(path: Path, keep_rows: int) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(lines[: keep_rows + 1]))
+    os.replace(tmp, path)
