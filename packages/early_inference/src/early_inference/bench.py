@@ -1,0 +1,434 @@
+"""``bench``: A (avg pooling + ORIGINAL_CONFIG) vs B (weighted pooling + CONFIG), interleaved, same seeds.
+
+For each seed, each mode trains one model per prefix length on the same cached dataset with the same
+epoch budget. ``speedup`` is the wall time to a fixed validation-NLL target (summed over prefixes),
+A over B; the quality metric is the test NLL at the longest prefix (lower is better). Baselines
+(prior-only, least-squares fit), throughput and calibration go under ``extra_comparisons``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from early_inference import simulators
+from early_inference.evaluate import (
+    GaussianPrediction,
+    calibration_curve,
+    least_squares_fit,
+    parameter_report,
+    prior_only,
+)
+from early_inference.generate_early_inference_data import EarlyInferenceData, load_or_generate
+from early_inference.plots import plot_calibration, plot_lr_and_loss, plot_predicted_vs_true
+from early_inference.train_early_inference import (
+    CONFIG,
+    MODEL_PROFILES,
+    ORIGINAL_CONFIG,
+    predict,
+    prepare_split,
+    train,
+)
+from trainkit import ConfigError, RunResult, build_benchmark, resolve_device, run_interleaved, write_benchmark
+from trainkit.benchmark import current_command
+
+__all__ = ["MODES", "PRESETS", "BenchPreset", "run_bench"]
+
+MODES = {"original": ORIGINAL_CONFIG, "optimized": CONFIG}
+THROUGHPUT_GOAL = 20_000.0  # samples/s at the CI model size on 2 cores (the issue's goal)
+LEVELS = np.linspace(0.05, 0.95, 19)
+
+
+@dataclass(frozen=True)
+class BenchPreset:
+    data: dict[str, Any]
+    profile: str
+    max_epochs: int
+    seeds: int
+    fit_samples: int
+    # Validation NLL (target space, mean over parameters) that counts as "trained", per prefix length.
+    # Fixed before the comparison, the same for both modes; a run that never reaches it gets null.
+    target_val_nll: dict[float, float]
+
+
+PRESETS: dict[str, BenchPreset] = {
+    "ci": BenchPreset(
+        data={"n_train": 512, "n_val": 256, "n_test": 256},
+        profile="ci",
+        max_epochs=3,
+        seeds=1,
+        fit_samples=16,
+        target_val_nll={30: 1.45, 60: 1.45, 300: 1.45},
+    ),
+    "quick": BenchPreset(
+        data={"n_train": 2048, "n_val": 512, "n_test": 512},
+        profile="ci",
+        max_epochs=16,
+        seeds=3,
+        fit_samples=64,
+        target_val_nll={30: 1.0, 60: 1.0, 300: 1.0},
+    ),
+    "full": BenchPreset(
+        data={"n_train": 16000, "n_val": 2000, "n_test": 2000},
+        profile="bench",
+        max_epochs=60,
+        seeds=3,
+        fit_samples=300,
+        target_val_nll={30: 0.0, 60: 0.0, 300: 0.0},
+    ),
+}
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(statistics.median(present)) if present else None
+
+
+def _attention_centre(model: torch.nn.Module, x: torch.Tensor) -> float | None:
+    """Mean position (0 = first point, 1 = last) of the pooling weights over a batch."""
+    with torch.no_grad():
+        weights = model.attention(x)
+    if weights is None:
+        return None
+    steps = torch.linspace(0.0, 1.0, weights.shape[-1], device=weights.device)
+    return float((weights * steps).sum(-1).mean())
+
+
+def _initial_attention_centre(n_points: int, decay: float = 2.0) -> float:
+    steps = torch.linspace(0.0, 1.0, n_points)
+    return float((torch.softmax(-decay * steps, dim=0) * steps).sum())
+
+
+def _physical_band(sim: simulators.Simulator, prediction: GaussianPrediction) -> dict[str, np.ndarray]:
+    sd = np.sqrt(prediction.var)
+    return {
+        "median": sim.from_target(prediction.mean),
+        "lower": sim.from_target(prediction.mean - sd),
+        "upper": sim.from_target(prediction.mean + sd),
+    }
+
+
+def _train_all_prefixes(
+    data: EarlyInferenceData, config: Mapping[str, Any], preset: BenchPreset, seed: int, device: torch.device
+) -> tuple[RunResult, dict[float, dict[str, Any]]]:
+    """One mode, one seed: a model per prefix length. Returns the contract's run and per-prefix details."""
+    sim = simulators.get(data.config["simulator"])
+    details: dict[float, dict[str, Any]] = {}
+    per_prefix: dict[str, Any] = {}
+    wall = 0.0
+    epochs = steps = samples = 0
+    times_to_target: list[float | None] = []
+    with tempfile.TemporaryDirectory(prefix="early_inference_bench_") as scratch:
+        for length in data.prefix_lengths:
+            started = time.perf_counter()
+            result = train(
+                data,
+                length,
+                config,
+                MODEL_PROFILES[preset.profile],
+                seed=seed,
+                max_epochs=preset.max_epochs,
+                run_dir=Path(scratch) / f"L{length:g}",
+                device=device,
+            )
+            wall += time.perf_counter() - started
+            test = prepare_split(data, "test", length, result.normalizer, device)
+            tic = time.perf_counter()
+            mean, var = predict(result.model, test)
+            prediction = GaussianPrediction(mean, var, (time.perf_counter() - tic) / len(mean))
+            report = parameter_report(sim, prediction, data.params["test"])
+            head = slice(0, preset.fit_samples)
+            head_report = parameter_report(
+                sim, GaussianPrediction(mean[head], var[head], prediction.seconds_per_sample), data.params["test"][head]
+            )
+            to_target = result.time_to_target(preset.target_val_nll[length])
+            times_to_target.append(to_target)
+            epochs += len(result.history)
+            steps += result.optimizer_steps
+            samples += int(result.history[-1]["samples_seen"]) if result.history else 0
+            per_prefix[f"{length:g}"] = {
+                "test": report,
+                "best_val_nll": result.best_val_nll,
+                "time_to_target_s": to_target,
+                "target_val_nll": preset.target_val_nll[length],
+                "wall_s": wall,
+                "epochs": len(result.history),
+                "optimizer_steps": result.optimizer_steps,
+                "samples_per_s": result.samples_per_s,
+                "stop_reason": result.stop_reason,
+                "attention_centre": _attention_centre(result.model, test.x[:256]),
+            }
+            details[length] = {
+                "history": result.history,
+                "prediction": prediction,
+                "head_report": head_report,
+                "samples_per_s": result.samples_per_s,
+            }
+    reached = all(t is not None for t in times_to_target)
+    longest = f"{data.prefix_lengths[-1]:g}"
+    run = RunResult(
+        seed=seed,
+        wall_s=wall,
+        work={"epochs": epochs, "optimizer_steps": steps, "samples": samples},
+        quality=per_prefix[longest]["test"]["nll_mean"],
+        extra={
+            "time_to_target_s": sum(times_to_target) if reached else None,
+            "speedup_basis": "time_to_target_s",
+            "per_prefix": per_prefix,
+        },
+    )
+    return run, details
+
+
+def _seed_spread_verdict(a: list[float], b: list[float]) -> str:
+    if len(a) < 2 or len(b) < 2:
+        return "one seed: no seed noise to compare against"
+    if max(a) >= min(b) and max(b) >= min(a):
+        return "tie within seed noise (seed ranges overlap)"
+    return "optimized lower (better)" if max(b) < min(a) else "original lower (better)"
+
+
+def run_bench(
+    preset_name: str,
+    n_seeds: int | None,
+    out_dir: Path,
+    device: str = "auto",
+    threads: int = 1,
+    cache_dir: Path | None = None,
+    simulator: str = "urea",
+) -> Path:
+    if preset_name not in PRESETS:
+        raise ConfigError(f"unknown preset {preset_name!r}; choose one of {sorted(PRESETS)}")
+    preset = PRESETS[preset_name]
+    seeds = list(range(n_seeds if n_seeds is not None else preset.seeds))
+    if not seeds:
+        raise ConfigError("--seeds must be >= 1")
+    torch.set_num_threads(threads)
+    resolved = resolve_device(device)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "early_inference"
+
+    generation_started = time.perf_counter()
+    data, data_path = load_or_generate({**preset.data, "simulator": simulator}, cache_dir)
+    generation_s = time.perf_counter() - generation_started
+    sim = simulators.get(simulator)
+
+    baselines: dict[str, Any] = {}
+    for length in data.prefix_lengths:
+        head = slice(0, preset.fit_samples)
+        fit = least_squares_fit(sim, data.obs["test"][length][head], data.known["test"][head], data.times[length])
+        baselines[f"{length:g}"] = {
+            "least_squares": parameter_report(sim, fit, data.params["test"][head]),
+            "prior_only": parameter_report(sim, prior_only(sim, len(data.params["test"])), data.params["test"]),
+        }
+
+    details: dict[tuple[str, int], dict[float, dict[str, Any]]] = {}
+
+    def mode_runner(name: str):
+        def run(seed: int) -> RunResult:
+            result, per_prefix = _train_all_prefixes(data, MODES[name], preset, seed, resolved)
+            details[(name, seed)] = per_prefix
+            return result
+
+        return run
+
+    results = run_interleaved({name: mode_runner(name) for name in MODES}, seeds, desc="early_inference bench")
+
+    extra = _extra_comparisons(sim, data, preset, seeds, results, details, baselines)
+    extra["setup"] = {
+        "summary": (
+            f"{simulator}: {preset.data['n_train']} train / {preset.data['n_val']} val / {preset.data['n_test']} test "
+            f"trajectories, prefixes {data.prefix_lengths} s with {len(data.times[data.prefix_lengths[0]])} points, "
+            f"model profile '{preset.profile}', {preset.max_epochs} epochs max, torch threads {threads}, "
+            f"data generation/loading {generation_s:.1f} s"
+        ),
+        "dataset": str(data_path),
+        "model_profile": MODEL_PROFILES[preset.profile],
+        "torch_threads": threads,
+        "generation_or_load_s": generation_s,
+        "target_val_nll": {f"{k:g}": v for k, v in preset.target_val_nll.items()},
+    }
+    _write_plots(out_dir, sim, data, seeds[0], details)
+    doc = build_benchmark(
+        "early_inference",
+        preset_name,
+        current_command("early_inference"),
+        results,
+        quality_metric=f"test NLL at {data.prefix_lengths[-1]:g} s (target space, mean over parameters)",
+        higher_is_better=False,
+        device=resolved,
+        speedup_basis="time_to_target_s",
+        non_inferiority_margin=0.05,
+        extra_comparisons=extra,
+        notes=[
+            "original = AdaptiveAvgPool1d + ORIGINAL_CONFIG (batch 128, lr 5e-4, no warmup); "
+            "optimized = WeightedTemporalPooling + CONFIG (batch 256, lr 1e-3, 5 warmup epochs); same epochs.",
+            "speedup = training wall time until the validation NLL first reaches the preset's fixed target, "
+            "summed over prefix lengths, original over optimized; null when a run never reaches it.",
+            f"ab_per_prefix: {extra['ab_per_prefix']['summary']}",
+        ],
+    )
+    return write_benchmark(out_dir, doc)
+
+
+def _extra_comparisons(sim, data, preset, seeds, results, details, baselines) -> dict[str, Any]:
+    names = sim.param_names
+    by_mode = {name: {run.seed: run for run in runs} for name, runs in results.items()}
+    ab: dict[str, Any] = {}
+    lines = []
+    for length in data.prefix_lengths:
+        key = f"{length:g}"
+        nll = {m: [by_mode[m][s].extra["per_prefix"][key]["test"]["nll_mean"] for s in seeds] for m in MODES}
+        verdict = _seed_spread_verdict(nll["original"], nll["optimized"])
+        ab[key] = {
+            "test_nll": nll,
+            "verdict": verdict,
+            **{
+                f"{m}_{name}_rmse_over_prior_sd": [
+                    by_mode[m][s].extra["per_prefix"][key]["test"][name]["rmse_over_prior_sd"] for s in seeds
+                ]
+                for m in MODES
+                for name in names
+            },
+            **{
+                f"{m}_{name}_coverage_1sigma": [
+                    by_mode[m][s].extra["per_prefix"][key]["test"][name]["coverage_1sigma"] for s in seeds
+                ]
+                for m in MODES
+                for name in names
+            },
+        }
+        lines.append(f"{key} s: NLL A {_median(nll['original']):.3f} vs B {_median(nll['optimized']):.3f} ({verdict})")
+    ab["summary"] = "; ".join(lines)
+
+    baseline_out: dict[str, Any] = {}
+    lines = []
+    for length in data.prefix_lengths:
+        key = f"{length:g}"
+        fit = baselines[key]["least_squares"]
+        model_heads = [details[("optimized", s)][length]["head_report"] for s in seeds]
+        model_mae = {name: _median([h[name]["mae"] for h in model_heads]) for name in names}
+        model_s = _median([h["seconds_per_sample"] for h in model_heads])
+        speed_ratio = fit["seconds_per_sample"] / model_s if model_s else None
+        e0 = names[0]
+        baseline_out[key] = {
+            "least_squares": fit,
+            "prior_only": baselines[key]["prior_only"],
+            "model_optimized_on_fit_samples": {
+                "mae": model_mae,
+                "seconds_per_sample": model_s,
+                "rmse_over_prior_sd": {
+                    name: _median([h[name]["rmse_over_prior_sd"] for h in model_heads]) for name in names
+                },
+            },
+            "e0_mae_ratio_model_over_fit": model_mae[e0] / fit[e0]["mae"],
+            "fit_time_over_model_time": speed_ratio,
+        }
+        lines.append(
+            f"{key} s: {e0} MAE model {model_mae[e0]:.4g} vs fit {fit[e0]['mae']:.4g} "
+            f"(x{model_mae[e0] / fit[e0]['mae']:.1f}, goal <=2), prior-only "
+            f"{baselines[key]['prior_only'][e0]['mae']:.3g}; fit {fit['seconds_per_sample'] * 1e3:.1f} ms/sample vs "
+            f"model {model_s * 1e3:.3f} ms/sample (x{speed_ratio:.0f}, goal >=100)"
+        )
+    baseline_out["summary"] = "; ".join(lines) + f" (fit on the first {preset.fit_samples} test samples)"
+
+    kd = names[1]
+    ident_lines = []
+    ident: dict[str, Any] = {}
+    for length in data.prefix_lengths:
+        key = f"{length:g}"
+        model_kd = _median(
+            [by_mode["optimized"][s].extra["per_prefix"][key]["test"][kd]["rmse_over_prior_sd"] for s in seeds]
+        )
+        fit_kd = baselines[key]["least_squares"][kd]["rmse_over_prior_sd"]
+        ident[key] = {"model_optimized": model_kd, "least_squares": fit_kd}
+        ident_lines.append(f"{key} s model {model_kd:.2f} / fit {fit_kd:.2f}")
+    ident["summary"] = f"{kd} RMSE / prior sd (1.0 = no information): " + ", ".join(ident_lines)
+
+    coverage: dict[str, Any] = {}
+    cov_lines = []
+    for length in data.prefix_lengths:
+        key = f"{length:g}"
+        cells = {}
+        for name in names:
+            for k in (1, 2):
+                values = [
+                    by_mode["optimized"][s].extra["per_prefix"][key]["test"][name][f"coverage_{k}sigma"] for s in seeds
+                ]
+                cells[f"{name}_{k}sigma"] = _median(values)
+        coverage[key] = cells
+        cov_lines.append(f"{key} s " + "/".join(f"{100 * cells[f'{name}_1sigma']:.0f}%" for name in names) + " at 1σ")
+    coverage["summary"] = (
+        f"optimized coverage ({'/'.join(names)}; nominal 68% at 1σ, 95% at 2σ, goal ±5 points): " + ", ".join(cov_lines)
+    )
+
+    rates = {
+        m: [details[(m, s)][length]["samples_per_s"] for s in seeds for length in data.prefix_lengths] for m in MODES
+    }
+    throughput = {
+        "model_profile": preset.profile,
+        "goal_samples_per_s": THROUGHPUT_GOAL,
+        **{f"{m}_samples_per_s_median": _median(rates[m]) for m in MODES},
+    }
+    throughput["summary"] = (
+        f"training throughput at model profile '{preset.profile}' ({torch.get_num_threads()} threads): "
+        f"original {throughput['original_samples_per_s_median']:.0f}, optimized "
+        f"{throughput['optimized_samples_per_s_median']:.0f} samples/s (goal {THROUGHPUT_GOAL:.0f}: "
+        + ("met" if min(_median(rates[m]) for m in MODES) >= THROUGHPUT_GOAL else "not met")
+        + ")"
+    )
+
+    centres = [
+        by_mode["optimized"][s].extra["per_prefix"][f"{length:g}"]["attention_centre"]
+        for s in seeds
+        for length in data.prefix_lengths
+    ]
+    initial = _initial_attention_centre(len(data.times[data.prefix_lengths[0]]))
+    attention = {
+        "trained_centre_median": _median(centres),
+        "initial_centre": initial,
+        "summary": (
+            f"weighted pooling's attention centre of mass (0 = first point, 1 = last): {initial:.2f} at init "
+            f"(exp(-2s) decay), median {_median(centres):.2f} after training"
+        ),
+    }
+    return {
+        "ab_per_prefix": ab,
+        "baselines": baseline_out,
+        "identifiability_k_d": ident,
+        "calibration": coverage,
+        "throughput": throughput,
+        "attention": attention,
+    }
+
+
+def _write_plots(out_dir: Path, sim, data: EarlyInferenceData, seed: int, details) -> None:
+    panels = {}
+    curves = {}
+    for length in data.prefix_lengths:
+        prediction = details[("optimized", seed)][length]["prediction"]
+        panels[length] = {"truth": data.params["test"], **_physical_band(sim, prediction)}
+        truth_z = sim.to_target(data.params["test"])
+        for mode in MODES:
+            pred = details[(mode, seed)][length]["prediction"]
+            for j, name in enumerate(sim.param_names):
+                curves[f"{mode} {name} {length:g}s"] = calibration_curve(
+                    pred.mean[:, j], pred.var[:, j], truth_z[:, j], LEVELS
+                )
+    plot_predicted_vs_true(out_dir / "predicted_vs_true.png", panels, sim.param_names)
+    plot_calibration(out_dir / "calibration.png", LEVELS, curves)
+    histories = {
+        f"{mode} {length:g}s": details[(mode, seed)][length]["history"]
+        for mode in MODES
+        for length in data.prefix_lengths
+    }
+    plot_lr_and_loss(out_dir / "lr_and_loss.png", histories)

@@ -1,0 +1,92 @@
+"""The network: causality, the weighted pooling's decay init and that it learns, the Gaussian NLL."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from early_inference.early_inference_model import (
+    EarlyInferenceModel,
+    WeightedTemporalPooling,
+    gaussian_nll_loss,
+    time_channels,
+)
+
+
+def test_tcn_is_causal():
+    torch.manual_seed(0)
+    model = EarlyInferenceModel(n_known=3, n_params=2, channels=[8, 8, 8], pooling="avg")
+    x = torch.randn(2, 3, 50)
+    changed = x.clone()
+    changed[:, 0, 30:] += 5.0
+    before, after = model.tcn(x), model.tcn(changed)
+    torch.testing.assert_close(before[..., :30], after[..., :30])
+    assert not torch.allclose(before[..., 30:], after[..., 30:])
+
+
+@pytest.mark.parametrize("pooling", ["avg", "weighted"])
+def test_outputs_have_positive_variance_and_work_without_known_inputs(pooling):
+    for n_known in (0, 3):
+        model = EarlyInferenceModel(n_known=n_known, n_params=2, channels=[8, 8], pooling=pooling)
+        mean, var = model(torch.randn(5, 3, 40), torch.randn(5, n_known))
+        assert mean.shape == var.shape == (5, 2)
+        assert torch.all(var > 0)
+
+
+def test_weighted_pooling_starts_as_a_decay_toward_early_points():
+    pool = WeightedTemporalPooling(channels=8, decay=2.0)
+    weights = pool.weights(torch.randn(4, 8, 60))
+    expected = torch.softmax(-2.0 * torch.linspace(0, 1, 60), dim=0)
+    torch.testing.assert_close(weights, expected.expand(4, -1))
+    assert torch.all(torch.diff(weights, dim=-1) < 0)
+
+
+def test_weighted_pooling_learns_to_move_its_attention():
+    torch.manual_seed(0)
+    pool = WeightedTemporalPooling(channels=4)
+    # The target is the last time step's value; a position feature lets attention find it.
+    h = torch.randn(64, 4, 30)
+    h[:, 0] = torch.linspace(-3, 3, 30)
+    target = h[:, 1, -1]
+    optimizer = torch.optim.Adam(pool.parameters(), lr=0.1)
+    initial_last = pool.weights(h)[:, -1].mean().item()
+    losses = []
+    for _ in range(100):
+        loss = ((pool(h)[:, 1] - target) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    trained = pool.weights(h)
+    assert losses[-1] < 0.9 * losses[0]
+    assert trained[:, -1].mean().item() > 3 * initial_last
+    assert trained[:, -1].mean().item() > trained[:, 0].mean().item()
+
+
+def test_gaussian_nll_matches_torch_full_gaussian_nll():
+    torch.manual_seed(0)
+    mean, target = torch.randn(32, 2), torch.randn(32, 2)
+    var = torch.rand(32, 2) + 0.05
+    reference = torch.nn.GaussianNLLLoss(full=True, eps=1e-12)(mean, target, var)
+    torch.testing.assert_close(gaussian_nll_loss(mean, var, target), reference)
+    penalised = gaussian_nll_loss(mean, var, target, var_reg=0.5, var_target=0.1)
+    torch.testing.assert_close(penalised - reference, 0.5 * ((var - 0.1) ** 2).mean())
+    assert gaussian_nll_loss(torch.zeros(1), torch.ones(1), torch.zeros(1)).item() == pytest.approx(
+        0.5 * math.log(2 * math.pi)
+    )
+
+
+def test_small_variances_still_get_gradient():
+    """The original clamped log-variance at -4.6, which zeroes the gradient below the floor."""
+    raw = torch.tensor([-12.0], requires_grad=True)  # softplus(-12) ~ 6e-6, far below 0.01
+    var = torch.nn.functional.softplus(raw) + 1e-6
+    gaussian_nll_loss(torch.zeros(1), var, torch.tensor([0.01])).backward()
+    assert raw.grad is not None and raw.grad.abs().item() > 1e-3
+
+
+def test_time_channels_are_standardised():
+    channels = time_channels(torch.linspace(0, 30, 100))
+    assert channels.shape == (2, 100)
+    assert channels[0].mean().abs() < 1e-5 and channels[0].std().item() == pytest.approx(1.0, rel=1e-4)
+    torch.testing.assert_close(channels[1], torch.full((100,), channels[0][1] - channels[0][0]))
