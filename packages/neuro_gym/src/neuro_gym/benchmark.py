@@ -44,7 +44,7 @@ class BenchPreset:
 
 PRESETS = {
     "ci": BenchPreset(seeds=2, xor_epochs=100, sequence_epochs=30, engine_epochs=2, control_seeds=1),
-    "quick": BenchPreset(seeds=5, xor_epochs=100, sequence_epochs=300, engine_epochs=3, control_seeds=3),
+    "quick": BenchPreset(seeds=5, xor_epochs=100, sequence_epochs=300, engine_epochs=2, control_seeds=2),
     "full": BenchPreset(seeds=20, xor_epochs=100, sequence_epochs=300, engine_epochs=5, control_seeds=10),
 }
 TARGETS = {"xor": 1.0, "sequence": 0.9}
@@ -244,14 +244,18 @@ def _order_blind_control(preset: BenchPreset, seeds: list[int], device: torch.de
 def _plot(results: dict[str, list[RunResult]], engine: dict[str, Any], out: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     for ax, name in zip(axes[:2], TARGETS):
+        any_reached = False
         for offset, (mode, runs) in enumerate(results.items()):
             times = [r.extra[f"{name}_time_to_target_s"] for r in runs]
             reached = [t for t in times if t is not None]
+            any_reached = any_reached or bool(reached)
             ax.scatter(
                 [offset] * len(reached), reached, alpha=0.7, label=f"{mode} ({len(reached)}/{len(times)} reached)"
             )
         ax.set_xticks([0, 1], list(results))
-        ax.set_yscale("log")
+        ax.set_xlim(-0.5, 1.5)
+        if any_reached:
+            ax.set_yscale("log")
         ax.set_ylabel("time to held target (s)")
         ax.set_title(f"{name}: time to target per seed", fontsize=9)
         ax.legend(fontsize=7)

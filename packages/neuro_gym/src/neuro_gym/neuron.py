@@ -206,20 +206,28 @@ class ThresholdHomeostasis:
         self.bounds = bounds
         self.scale = torch.ones(num_neurons, device=device)
         self.history = torch.zeros(schedule.history_window, num_neurons, device=device)
+        # A running sum over the window keeps a homeostasis update O(neurons), however often it runs.
+        self.window_sum = torch.zeros(num_neurons, device=device)
         self.recorded = 0
 
     def record(self, rates: torch.Tensor) -> None:
         """Store one step's per-neuron firing rate and rescale thresholds when due."""
-        self.history[self.recorded % self.schedule.history_window] = rates
+        slot = self.recorded % self.schedule.history_window
+        self.window_sum += rates - self.history[slot]
+        self.history[slot] = rates
         self.recorded += 1
         if self.recorded % self.schedule.homeostasis_every == 0:
-            filled = min(self.recorded, self.schedule.history_window)
-            mean_rate = self.history[:filled].mean(dim=0)
+            mean_rate = self.window_sum / min(self.recorded, self.schedule.history_window)
             factor = torch.where(mean_rate > self.target_rate, 1.0 + self.step, 1.0 - self.step)
             self.scale.mul_(factor).clamp_(*self.bounds)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale.clone(), "history": self.history.clone(), "recorded": self.recorded}
+        return {
+            "scale": self.scale.clone(),
+            "history": self.history.clone(),
+            "window_sum": self.window_sum.clone(),
+            "recorded": self.recorded,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["history"].shape != self.history.shape:
@@ -229,4 +237,5 @@ class ThresholdHomeostasis:
             )
         self.scale.copy_(state["scale"])
         self.history.copy_(state["history"])
+        self.window_sum.copy_(state["window_sum"])
         self.recorded = int(state["recorded"])
