@@ -31,6 +31,8 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         plot_progress=True,
         n_sequences=args.sequences,
+        validation_sequences=args.val_sequences,
+        test_sequences=args.test_sequences,
         optimizer=args.optimizer,
         schedule=args.schedule,
         seed=args.seed,
@@ -101,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=1e-3, help="base learning rate (gains get 10x)")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--sequences", type=int, default=320, help="training trials per epoch")
+    train.add_argument("--val-sequences", type=int, default=64, help="validation trials")
+    train.add_argument("--test-sequences", type=int, default=128, help="test trials")
     train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     train.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
     train.add_argument("--seed", type=int, default=0)
