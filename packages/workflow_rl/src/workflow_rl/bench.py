@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "seeds": 1,
         "learn_envs": 8,
         "learn_episodes": 48,
+        "quality_envs": 32,
+        "quality_episodes": 128,
         "paths_n": (8,),
         "fast_n": (8, 64),
         "repeats": 1,
@@ -52,10 +55,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "quick": {
         "seeds": 3,
-        "learn_envs": 16,
-        "learn_episodes": 256,
+        "learn_envs": 32,
+        "learn_episodes": 192,
+        "quality_envs": 64,
+        "quality_episodes": 1024,
         "paths_n": (8, 16, 32),
-        "fast_n": (8, 16, 32, 64, 128, 256, 512),
+        "fast_n": (8, 16, 32, 64, 128, 512),
         "repeats": 3,
         "rounds": 1,
         "sb3_envs": 8,
@@ -66,7 +71,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {
         "seeds": 5,
         "learn_envs": 32,
-        "learn_episodes": 4096,
+        "learn_episodes": 3200,
+        "quality_envs": 64,
+        "quality_episodes": 6400,
         "paths_n": (8, 16, 32),
         "fast_n": (8, 16, 32, 64, 128, 200, 256, 512, 1024),
         "repeats": 3,
@@ -245,6 +252,55 @@ def _sb3_peer(settings: dict[str, Any], device: str) -> dict[str, Any]:
     }
 
 
+def _engine_ablation(settings: dict[str, Any], results: dict[str, list[RunResult]], device: str) -> dict[str, Any]:
+    """The fast engine with the original's 100-step updates: isolates the engine from the update cadence."""
+    returns = {}
+    for run in results["original"]:
+        with tempfile.TemporaryDirectory(prefix="wfrl_bench_ablation_") as folder:
+            config = _config(
+                "fast",
+                settings["learn_envs"],
+                settings["learn_episodes"],
+                run.seed,
+                Path(folder),
+                device,
+                settings["eval_episodes"],
+            )
+            returns[run.seed] = train(replace(config, update_steps=100), show_progress=False).eval_return
+    deltas = [returns[run.seed] - run.quality for run in results["original"]]
+    return {
+        "summary": (
+            f"fast engine with 100-step updates vs original, same seeds and episodes: median return delta "
+            f"{_median(deltas):+.1f} (per seed {', '.join(f'{d:+.0f}' for d in deltas)}); "
+            "what differs is the update cadence, not the engine"
+        ),
+        "returns": {str(seed): value for seed, value in returns.items()},
+        "deltas_vs_original": deltas,
+    }
+
+
+def _fast_quality(settings: dict[str, Any], device: str) -> dict[str, Any]:
+    """A longer fast-path run: how far past react_restore the trained agent gets in a short budget."""
+    result = _train(
+        "fast", settings["quality_envs"], settings["quality_episodes"], 0, device, settings["eval_episodes"]
+    )
+    react = evaluate_policy(make_baseline("react_restore"), "bline", BENCH_WORKFLOW, settings["baseline_episodes"])
+    margin = result.eval_return - react["return_mean"]
+    return {
+        "summary": (
+            f"fast path, {result.episodes} episodes at N={settings['quality_envs']} in {result.wall_s:.0f} s: "
+            f"return {result.eval_return:.0f} vs react_restore {react['return_mean']:.0f} ({margin:+.0f}), "
+            f"compliance {result.eval_compliance:.2f}"
+        ),
+        "episodes": result.episodes,
+        "wall_s": result.wall_s,
+        "eval_return": result.eval_return,
+        "eval_compliance": result.eval_compliance,
+        "react_restore_return": react["return_mean"],
+        "margin_over_react_restore": margin,
+    }
+
+
 def _baselines(settings: dict[str, Any], results: dict[str, list[RunResult]]) -> dict[str, Any]:
     scores = {
         name: evaluate_policy(make_baseline(name, seed=0), "bline", BENCH_WORKFLOW, settings["baseline_episodes"])
@@ -309,6 +365,8 @@ def run_bench(preset: str, seeds: int | None, out: Path, device: str = "auto") -
         "throughput": throughput,
         "time_split": throughput.pop("time_split"),
         "sb3_subproc_peer": _sb3_peer(settings, device_name),
+        "engine_ablation": _engine_ablation(settings, results, device_name),
+        "fast_quality": _fast_quality(settings, device_name),
         "baselines": _baselines(settings, results),
     }
     doc = build_benchmark(

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical
 
 __all__ = ["ActorCritic", "PPOConfig", "compute_gae", "ppo_update"]
 
@@ -62,8 +61,10 @@ class ActorCritic(nn.Module):
         return actions, log_probs.gather(-1, actions[:, None]).squeeze(-1), self.value(obs)
 
     def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        dist = Categorical(logits=self.actor(obs), validate_args=False)
-        return dist.log_prob(actions), dist.entropy(), self.value(obs)
+        """Log-probs of ``actions``, entropies and values (the categorical maths written out, as in ``act``)."""
+        log_probs = torch.log_softmax(self.actor(obs), dim=-1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1)
+        return log_probs.gather(-1, actions[:, None]).squeeze(-1), entropy, self.value(obs)
 
 
 def compute_gae(
