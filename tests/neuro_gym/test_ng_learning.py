@@ -99,7 +99,7 @@ def test_order_blind_control_stays_far_below_the_circuit():
     profile = get_profile("balanced")
     circuit = Circuit(circuit_config_for(blind, 3), profile.schedule, seed=0)
     gym = NeuroGym(circuit, blind, seed=0, **profile.gym_kwargs())
-    for _ in range(80):
+    for _ in range(50):
         gym.train_epoch()
     accuracy, _ = gym.evaluate()
     assert accuracy <= 0.6  # classes come in mirror pairs with equal counts: at most ~half is separable
