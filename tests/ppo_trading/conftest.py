@@ -38,7 +38,7 @@ def tiny_config_kwargs(tmp_path) -> dict:
         "total_timesteps": 512,
         "min_timesteps": 256,
         "iterations": 2,
-        "eval_freq": 256,
+        "eval_freq": 512,
         "feature_cache_dir": str(tmp_path / "cache"),
         "verbose": 0,
     }

@@ -161,7 +161,8 @@ def run_training(args: argparse.Namespace) -> int:
     def runner(mode: str):
         def run(seed: int) -> RunResult:
             started = time.perf_counter()
-            summaries[mode] = train_walk_forward_optimized(df, configs[mode], seed_dir / mode)
+            reference = summaries["original"]["iteration_seconds"] if mode == "optimized" else None
+            summaries[mode] = train_walk_forward_optimized(df, configs[mode], seed_dir / mode, reference)
             return RunResult(seed, time.perf_counter() - started)
 
         return run

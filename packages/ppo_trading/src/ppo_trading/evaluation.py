@@ -98,15 +98,16 @@ def fast_policy(model: Any) -> Policy:
         raise ValueError("fast evaluation supports SB3's LSTM layout only (not batch_first/bidirectional/proj)")
     weights = lstm._flat_weights
     shape = (lstm.num_layers, 1, lstm.hidden_size)
-    state = (torch.zeros(shape), torch.zeros(shape))
+    device = policy.device
+    state = (torch.zeros(shape, device=device), torch.zeros(shape, device=device))
     extractor, actor_mlp, action_net = policy.pi_features_extractor, policy.mlp_extractor.policy_net, policy.action_net
 
     def choose(obs: np.ndarray, episode_start: bool) -> int:
         nonlocal state
         with torch.inference_mode():
             if episode_start:
-                state = (torch.zeros(shape), torch.zeros(shape))
-            features = extractor(torch.from_numpy(obs).reshape(1, -1))
+                state = (torch.zeros(shape, device=device), torch.zeros(shape, device=device))
+            features = extractor(torch.from_numpy(obs).to(device).reshape(1, -1))
             hidden, h, c = torch.lstm(
                 features.reshape(1, 1, -1), state, weights, lstm.bias, lstm.num_layers, 0.0, False, False, False
             )

@@ -28,12 +28,13 @@ PRESETS = {
     # Seconds: two tiny iterations, to prove the pipeline end to end.
     "ci": Preset(4_000, 2, 512, 256, 256, 2, 4_000, ("no_early_stopping",)),
     # Minutes on 2 cores: 8 iterations; budget sized from measured RecurrentPPO and evaluation speed.
+    # Every preset validates 10 times per full-budget iteration, the original's cadence (10k of 100k).
     "quick": Preset(
         8_000,
         8,
         2_560,
         1_024,
-        512,
+        256,
         3,
         8_000,
         (
@@ -50,7 +51,7 @@ PRESETS = {
         None,
         50_000,
         15_000,
-        2_500,
+        5_000,
         3,
         20_000,
         (
