@@ -208,3 +208,14 @@ def test_impossible_configurations_are_refused():
         create_training_config(batch_size=64, n_sequences=32)
     with pytest.raises(ConfigError, match="optimizer"):
         create_training_config(optimizer="rmsprop")
+
+
+@pytest.mark.slow
+def test_quick_preset_training_reaches_the_target_with_a_near_ideal_velocity_gain(tmp_path):
+    data = make_splits(PathIntegrationTask(), 64, 32, 64, seed=0)
+    model = RingAttractorNetwork(64, 16)
+    trainer = AdamCosineTrainer(model, tiny_config(tmp_path, max_epochs=6, n_sequences=64), data=data)
+    trainer.train()
+    trained = evaluate(model, trainer.test_data)
+    assert trained["mean_error_deg"] <= 2.0
+    assert 0.9 <= trained["g_av"] <= 1.1

@@ -57,7 +57,7 @@ PRESETS: dict[str, BenchPreset] = {
     "ci": BenchPreset(
         64, 16, dark_ms=200.0, batch_size=8, n_train=32, n_val=16, n_test=32, epochs=3, seeds=2, hold_ms=500.0
     ),
-    "quick": BenchPreset(64, 16, dark_ms=500.0, batch_size=8, n_train=64, n_val=32, n_test=64, epochs=6, seeds=3),
+    "quick": BenchPreset(64, 16, dark_ms=500.0, batch_size=8, n_train=64, n_val=32, n_test=64, epochs=4, seeds=3),
     "full": BenchPreset(
         800,
         200,
@@ -240,7 +240,7 @@ def run_benchmark(
     seeds: int | None,
     out: Path,
     device_name: str = "auto",
-    threads: int = 2,
+    threads: int = 1,
     preset: BenchPreset | None = None,
 ) -> Path:
     """Run every comparison of ``preset_name`` and write ``out/benchmark.json`` and its plot.

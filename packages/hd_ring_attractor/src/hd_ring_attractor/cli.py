@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="original vs optimized: training and simulation speed")
     add_bench_arguments(bench)
-    bench.add_argument("--threads", type=int, default=2, help="torch threads, the same for every mode (default 2)")
+    bench.add_argument("--threads", type=int, default=1, help="torch threads, the same for every mode (default 1)")
     bench.set_defaults(handler=_bench)
 
     demo = commands.add_parser(

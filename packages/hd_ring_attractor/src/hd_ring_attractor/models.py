@@ -190,20 +190,23 @@ class RingAttractorNetwork(nn.Module):
         r_e: torch.Tensor,
         r_i: torch.Tensor,
         omega: torch.Tensor,
-        cue: torch.Tensor,
+        external_e: torch.Tensor | None,
+        external_i: torch.Tensor | None,
         recurrent: torch.Tensor,
         recurrent_derivative: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One Euler step for rates (B, n_exc), (B, n_inh), velocity (B,) rad/s and cue drive (B, n_exc).
+        """One Euler step for rates (B, n_exc), (B, n_inh) and velocity (B,) rad/s.
 
-        ``recurrent`` and ``recurrent_derivative`` are ``K r_e`` and ``K' r_e``.
+        ``external_e``/``external_i`` are the cue and noise drives (None when absent); ``recurrent`` and
+        ``recurrent_derivative`` are ``K r_e`` and ``K' r_e``.
         """
         velocity = -(self.g_av * self.tau_e / 1000.0) * omega[:, None] * recurrent_derivative
-        drive_e = self.g_ee * (recurrent + velocity) - self.g_ie * (r_i @ self.W_IE) + self.g_input * cue
+        drive_e = self.g_ee * (recurrent + velocity) - self.g_ie * (r_i @ self.W_IE)
         drive_i = self.g_ei * (r_e @ self.W_EI)
-        if self.noise:
-            drive_e = drive_e + self._noise(drive_e.shape, self.noise_rate_e, drive_e)
-            drive_i = drive_i + self._noise(drive_i.shape, self.noise_rate_i, drive_i)
+        if external_e is not None:
+            drive_e = drive_e + external_e
+        if external_i is not None:
+            drive_i = drive_i + external_i
         r_e = r_e + self.dt / self.tau_e * (-r_e + _phi(drive_e))
         r_i = r_i + self.dt / self.tau_i * (-r_i + torch.relu(drive_i))
         return _zero_tiny(r_e), _zero_tiny(r_i)
@@ -222,14 +225,19 @@ class RingAttractorNetwork(nn.Module):
             return self._forward_per_sample(angular_velocity, cue_angle, cue_steps)
         batch, steps = angular_velocity.shape
         circulant = self.circulant_operator()
-        cue = self.cue_input(cue_angle)
-        no_cue = torch.zeros_like(cue)
+        cue = self.g_input * self.cue_input(cue_angle)
+        # All noise is drawn at once: a few large operations instead of several small ones per step.
+        noise_e = self._noise((steps, batch, self.n_exc), self.noise_rate_e, cue) if self.noise else None
+        noise_i = self._noise((steps, batch, self.n_inh), self.noise_rate_i, cue) if self.noise else None
         r_e = angular_velocity.new_zeros(batch, self.n_exc)
         r_i = angular_velocity.new_zeros(batch, self.n_inh)
         rates = []
         for t in range(steps):
-            drive = cue if t < cue_steps else no_cue
-            r_e, r_i = self.step(r_e, r_i, angular_velocity[:, t], drive, *circulant(r_e))
+            external_e = noise_e[t] if noise_e is not None else None
+            if t < cue_steps:
+                external_e = cue if external_e is None else external_e + cue
+            external_i = noise_i[t] if noise_i is not None else None
+            r_e, r_i = self.step(r_e, r_i, angular_velocity[:, t], external_e, external_i, *circulant(r_e))
             rates.append(r_e)
         return torch.stack(rates, dim=1)
 
@@ -244,13 +252,18 @@ class RingAttractorNetwork(nn.Module):
         for t in range(steps):
             kernel, kernel_derivative = self.kernels_like_original()
             for b in range(batch):
-                angle = cue_angle[b : b + 1]
-                drive = self.cue_input(angle) if t < cue_steps else angular_velocity.new_zeros(1, self.n_exc)
+                external_e = self.g_input * self.cue_input(cue_angle[b : b + 1]) if t < cue_steps else None
+                external_i = None
+                if self.noise:
+                    noise_e = self._noise((1, self.n_exc), self.noise_rate_e, r_e[b])
+                    external_e = noise_e if external_e is None else external_e + noise_e
+                    external_i = self._noise((1, self.n_inh), self.noise_rate_i, r_i[b])
                 r_e[b], r_i[b] = self.step(
                     r_e[b],
                     r_i[b],
                     angular_velocity[b : b + 1, t],
-                    drive,
+                    external_e,
+                    external_i,
                     r_e[b] @ kernel.T,
                     r_e[b] @ kernel_derivative.T,
                 )
