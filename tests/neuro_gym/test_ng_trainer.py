@@ -119,3 +119,22 @@ def test_cli_bad_task_file_gives_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert "labels" in proc.stderr
+
+
+def test_cli_train_saves_a_brain_and_a_rerun_resumes(tmp_path, capsys):
+    from neuro_gym.__main__ import main
+
+    args = ["train", "--task", "xor", "--max-epochs", "12", "--target", "1.0", "--checkpoint-dir", str(tmp_path)]
+    assert main([*args, "--profile", "max_accuracy"]) == 0
+    assert (tmp_path / "brain" / "brain.pt").is_file() and (tmp_path / "log.csv").is_file()
+    brain = Circuit.load(tmp_path / "brain" / "brain.pt")
+    assert brain.plasticity.updates > 0
+    assert main([*args, "--profile", "max_accuracy"]) == 0  # finished run: resumes and does nothing
+    assert "already finished" in capsys.readouterr().out
+
+
+def test_cli_stdp_competition_writes_a_histogram(tmp_path):
+    from neuro_gym.__main__ import main
+
+    assert main(["stdp-competition", "--out", str(tmp_path), "--duration", "0.5"]) == 0
+    assert (tmp_path / "stdp_competition.png").stat().st_size > 1000
