@@ -53,6 +53,7 @@ def test_bench_writes_the_contract_with_baselines_and_plots(tmp_path, monkeypatc
         max_epochs=2,
         seeds=2,
         fit_samples=2,
+        throughput_steps=2,
         target_val_nll={30: 10.0, 60: 10.0, 300: -100.0},
     )
     monkeypatch.setitem(bench.PRESETS, "ci", tiny)

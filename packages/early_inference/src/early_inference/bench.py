@@ -146,7 +146,8 @@ def _train_all_prefixes(
                 run_dir=Path(scratch) / f"L{length:g}",
                 device=device,
             )
-            wall += time.perf_counter() - started
+            prefix_wall = time.perf_counter() - started
+            wall += prefix_wall
             test = prepare_split(data, "test", length, result.normalizer, device)
             tic = time.perf_counter()
             mean, var = predict(result.model, test)
@@ -166,7 +167,7 @@ def _train_all_prefixes(
                 "best_val_nll": result.best_val_nll,
                 "time_to_target_s": to_target,
                 "target_val_nll": preset.target_val_nll[length],
-                "wall_s": wall,
+                "wall_s": prefix_wall,
                 "epochs": len(result.history),
                 "optimizer_steps": result.optimizer_steps,
                 "samples_per_s": result.samples_per_s,
