@@ -110,7 +110,15 @@ def _train(args: argparse.Namespace) -> int:
     length = next(x for x in data.prefix_lengths if float(x) == length)
     config = CONFIG if args.mode == "optimized" else ORIGINAL_CONFIG
     result = train(
-        data, length, config, MODEL_PROFILES[args.profile], args.seed, args.epochs, args.run_dir, args.device
+        data,
+        length,
+        config,
+        MODEL_PROFILES[args.profile],
+        args.seed,
+        args.epochs,
+        args.run_dir,
+        args.device,
+        show_progress=True,
     )
     last = result.history[-1] if result.history else {}
     print(

@@ -31,9 +31,11 @@ from trainkit import (
     Stopwatch,
     WarmupThenPlateau,
     load_checkpoint,
+    progress_bar,
     resolve_device,
     seed_everything,
 )
+from trainkit.progress import progress_enabled
 
 __all__ = [
     "CONFIG",
@@ -179,6 +181,7 @@ def train(
     run_dir: str | Path | None = None,
     device: str | torch.device = "cpu",
     checkpoint_every: int = 5,
+    show_progress: bool = False,
 ) -> TrainResult:
     """Train on ``data`` for one prefix length; resume from ``run_dir`` when it holds a checkpoint."""
     config = _check_config(config)
@@ -234,6 +237,13 @@ def train(
 
     logger = BatchedCSVLogger(Path(run_dir) / "log.csv", LOG_FIELDS, batch_size=20) if run_dir else None
     watch = Stopwatch()
+    bar = progress_bar(
+        total=max_epochs,
+        initial=start_epoch,
+        desc=f"train {prefix_length:g} s",
+        unit="epoch",
+        disable=not (show_progress and progress_enabled()),
+    )
     try:
         for epoch in range(start_epoch, max_epochs):
             if stopper.stopped:
@@ -271,6 +281,8 @@ def train(
                 "samples_seen": (history[-1]["samples_seen"] if history else 0) + n_train,
             }
             history.append(row)
+            bar.update(1)
+            bar.set_postfix(val_nll=f"{val_nll:.4f}", lr=f"{lr:.2e}")
             if logger:
                 logger.log(row)
             last_epoch = stopper.stopped or epoch + 1 == max_epochs
@@ -295,6 +307,7 @@ def train(
                     },
                 )
     finally:
+        bar.close()
         if logger:
             logger.close()
 
