@@ -38,7 +38,7 @@ class NeuroGym:
         teacher_fade: float = 0.85,
         curriculum_epochs: int = 50,
         curriculum_drop: float = 0.15,
-        curriculum_noise: float = 0.10,
+        curriculum_noise: float = 0.20,
         teacher_current: float = 1.5,
         teacher_floor: float = 0.0,
         input_scale: float = 1.0,
