@@ -29,7 +29,6 @@ def add_train_arguments(parser: argparse.ArgumentParser, path: str | None) -> No
             default="fast",
             help="fast: one batched process; original: one process per env + shared memory",
         )
-    defaults = FAST if path in (None, "fast") else ORIGINAL
     parser.add_argument("--n-envs", type=int, default=200, help="parallel environments (default 200)")
     parser.add_argument("--total-episodes", type=int, default=100_000, help="episode budget of the whole run")
     parser.add_argument("--max-episodes", type=int, default=50, help="episode cap per workflow")
@@ -60,10 +59,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, path: str | None) -> No
     parser.add_argument(
         "--checkpoint-every-s", type=float, default=30.0, help="seconds between checkpoints (episode boundaries)"
     )
-    if defaults is ORIGINAL:
-        parser.set_defaults(path="original")
-    elif path == "fast":
-        parser.set_defaults(path="fast")
+    if path is not None:
+        parser.set_defaults(path=path)
 
 
 def _run_train(args: argparse.Namespace) -> int:

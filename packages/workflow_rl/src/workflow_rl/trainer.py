@@ -220,9 +220,8 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
     loop_started = time.perf_counter()
     last_save = loop_started
     n, horizon = config.n_envs, config.update_steps
-    bar = progress_bar(total=config.total_episodes, initial=resumed_from, desc="episodes", unit="ep", disable=None)
-    if not show_progress:
-        bar.disable = True
+    quiet = {} if show_progress else {"disable": True}
+    bar = progress_bar(total=config.total_episodes, initial=resumed_from, desc="episodes", unit="ep", **quiet)
     try:
         while progress["episodes"] < config.total_episodes:
             # ---- pick the next workflow, inheriting the nearest trained policy ----
