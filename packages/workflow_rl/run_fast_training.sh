@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The seed's quick start: fast trainer with the design document's settings.
-# Logs go to logs/exp_<timestamp>_fast/; pass --out DIR to choose (and rerun with it to resume).
+# Uses $PYTHON (default: python on PATH, e.g. an activated venv). Logs go to logs/exp_<timestamp>_fast/; pass --out DIR to choose (and rerun with it to resume).
 set -euo pipefail
-exec python -m workflow_rl train --path fast \
+exec "${PYTHON:-python}" -m workflow_rl train --path fast \
     --n-envs 200 \
     --total-episodes 100000 \
     --max-episodes 50 \

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from workflow_rl.cli import main
 from workflow_rl.shm_engine import SHM_PREFIX, SharedMemoryEngine, WorkerDiedError
 from workflow_rl.trainer import TrainConfig, train, with_path
 
-from trainkit import CheckpointError, ConfigError, load_checkpoint
+from trainkit import CheckpointError, ConfigError, load_checkpoint, run_cli
 
 WORKFLOW = "op_server,enterprise,defender,op_host,user"
 
@@ -127,29 +128,15 @@ def test_rerunning_a_finished_run_trains_nothing_more(tmp_path):
     assert _episodes(tmp_path / "episodes.csv") == list(range(16))
 
 
-def test_corrupt_checkpoint_and_changed_settings_are_one_line_errors(tmp_path):
+def test_corrupt_checkpoint_and_changed_settings_are_one_line_errors(tmp_path, capsys):
     config = with_path(TrainConfig(n_envs=4, total_episodes=8, max_episodes=8, out=tmp_path, eval_episodes=4), "fast")
     train(config, show_progress=False)
     with pytest.raises(ConfigError, match="other settings"):
         train(TrainConfig(**{**config.__dict__, "seed": 1}), show_progress=False)
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workflow_rl",
-            "train",
-            "--n-envs",
-            "4",
-            "--total-episodes",
-            "8",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2 and "checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+    argv = ["train", "--n-envs", "4", "--total-episodes", "8", "--out", str(tmp_path)]
+    assert run_cli(main, argv, prog="workflow_rl") == 2
+    stderr = capsys.readouterr().err
+    assert "checkpoint" in stderr and stderr.count("\n") == 1
     with pytest.raises(CheckpointError):
         train(config, show_progress=False)

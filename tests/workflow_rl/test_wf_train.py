@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
@@ -13,7 +11,7 @@ from workflow_rl.baselines import evaluate_policy, make_baseline
 from workflow_rl.cli import main
 from workflow_rl.trainer import TrainConfig, train, with_path
 
-from trainkit import ConfigError
+from trainkit import ConfigError, run_cli
 
 BENCH_WORKFLOW = (2, 1, 0, 3, 4)
 
@@ -83,12 +81,8 @@ def test_cli_train_writes_a_summary_and_baselines_prints_the_table(tmp_path, cap
     assert "react_restore" in capsys.readouterr().out
 
 
-def test_cli_bad_workflow_is_one_line(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "workflow_rl", "train", "--workflow", "user,user", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "--workflow" in proc.stderr
+def test_cli_bad_workflow_is_one_line(tmp_path, capsys):
+    code = run_cli(main, ["train", "--workflow", "user,user", "--out", str(tmp_path)], prog="workflow_rl")
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert stderr.count("\n") == 1 and "--workflow" in stderr
