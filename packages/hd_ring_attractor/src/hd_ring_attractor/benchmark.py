@@ -80,6 +80,7 @@ TRAINING_MODES: dict[str, dict[str, str]] = {
     "adam_fixed": {"optimizer": "adam", "schedule": "constant"},
     "optimized": {"optimizer": "adam", "schedule": "cosine"},
 }
+MODE_LABELS = {"original": "original: SGD, fixed", "adam_fixed": "Adam, fixed", "optimized": "optimized: Adam + cosine"}
 SPEED_SIZE = (800, 200, 32)  # n_exc, n_inh, batch: the seed's model, as the issue asks
 
 
@@ -219,7 +220,7 @@ def _plot(results: dict[str, list[RunResult]], speed: dict[str, Any], target: fl
     error_axis, gain_axis, speed_axis = figure.subplots(1, 3)
     for name, runs in results.items():
         for index, run in enumerate(runs):
-            label = name if index == 0 else None
+            label = MODE_LABELS[name] if index == 0 else None
             color = {"original": "C0", "adam_fixed": "C1", "optimized": "C2"}[name]
             epochs = range(1, len(run.extra["val_error_deg"]) + 1)
             error_axis.plot(epochs, run.extra["val_error_deg"], color=color, alpha=0.7, label=label)

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from hd_ring_attractor.benchmark import run_benchmark
 from hd_ring_attractor.evaluation import cue_only_error_deg, evaluate
 from hd_ring_attractor.models import RingAttractorNetwork
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--no-resume", action="store_true", help="start over even if the folder holds a run")
     train.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
+    train.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     train.set_defaults(handler=_train)
 
     bench = commands.add_parser("bench", help="original vs optimized: training and simulation speed")
@@ -127,12 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-inh", type=int, default=16)
     demo.add_argument("--epochs", type=int, default=6)
     demo.add_argument("--out", type=Path, default=Path("runs/hd_ring_attractor_demo"), help="plots and checkpoints")
+    demo.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the demo network is small)")
     demo.set_defaults(handler=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     return args.handler(args)
 
 
