@@ -196,7 +196,7 @@ def test_quick_train_returns_model_and_history(tmp_path):
         batch_size=8,
         checkpoint_dir=str(tmp_path),
     )
-    assert len(history["epoch"]) == 2 and float(model.g_av) > 0
+    assert len(history["epoch"]) == 2 and model.g_av.item() > 0
 
 
 def test_impossible_configurations_are_refused():

@@ -328,7 +328,7 @@ class AdamCosineTrainer:
             if self.config["log_interval"] and (epoch + 1) % self.config["log_interval"] == 0:
                 print(
                     f"epoch {epoch + 1}/{self.config['max_epochs']}: train {train_loss:.4f} val {val_loss:.4f} "
-                    f"({val_error:.2f} deg) lr {learning_rate:.2e} g_av {float(self.model.g_av):.3f}"
+                    f"({val_error:.2f} deg) lr {learning_rate:.2e} g_av {self.model.g_av.item():.3f}"
                 )
             if stop:
                 self.stop_reason = self.early_stopping.reason

@@ -83,6 +83,6 @@ def evaluate(model: RingAttractorNetwork, data: Trajectories, hold_ms: float = 1
         "amplitude_retention": float(retention.mean()),
         "fwhm_deg": float(torch.nanmean(bump_fwhm_deg(final))),
         "single_peak_ratio": single_peak_ratio(final),
-        "g_av": float(model.g_av),
+        "g_av": model.g_av.item(),
         "hold_ms": hold_ms,
     }
