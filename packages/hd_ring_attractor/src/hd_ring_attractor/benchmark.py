@@ -273,6 +273,13 @@ def run_benchmark(
         "speedup = time to reach the target (training seconds), SGD fixed rate over Adam + cosine; "
         "null if either never reached it",
     ]
+    for name in ("original", "optimized"):
+        missed = sum(not run.extra["reached_target"] for run in results[name])
+        if missed:
+            notes.append(
+                f"{name} did not reach {preset.target_error_deg:g} deg within {preset.epochs} epochs "
+                f"in {missed}/{len(results[name])} seeds; those seeds have no time-to-target speedup"
+            )
     doc = build_benchmark(
         "hd_ring_attractor",
         preset_name,
