@@ -48,12 +48,11 @@ def test_killed_worker_is_reported_others_stop_and_no_shared_memory_leaks():
     assert _our_segments() == before
 
 
-def test_original_trainer_exits_with_one_line_when_a_worker_is_killed(tmp_path):
-    before = _our_segments()
+def _start_original(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
     command = [sys.executable, "-m", "workflow_rl", "train", "--path", "original", "--n-envs", "4"]
     command += ["--total-episodes", "4000", "--max-episodes", "4000", "--workflow", WORKFLOW]
     command += ["--compliance-threshold", "1.0", "--out", str(tmp_path)]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 180
     workers: list[int] = []
     while time.time() < deadline and len(workers) < 4:
@@ -63,14 +62,35 @@ def test_original_trainer_exits_with_one_line_when_a_worker_is_killed(tmp_path):
         workers = [pid for pid in _children(proc.pid) if Path(f"/proc/{pid}/cmdline").read_bytes() == own_cmdline]
     assert len(workers) >= 4, "the original trainer did not start its workers"
     time.sleep(1.0)
+    return proc, workers
+
+
+def _gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().split()[2] == "Z"
+
+
+def test_original_trainer_exits_with_one_line_when_a_worker_is_killed(tmp_path):
+    before = _our_segments()
+    proc, workers = _start_original(tmp_path)
     os.kill(workers[0], signal.SIGKILL)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "died with exit code -9" in stderr and "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1
     assert _our_segments() == before
-    for pid in workers[1:]:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert all(_gone(pid) for pid in workers[1:])
+
+
+def test_terminated_original_trainer_stops_its_workers_and_frees_shared_memory(tmp_path):
+    before = _our_segments()
+    proc, workers = _start_original(tmp_path)
+    proc.terminate()
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    time.sleep(0.5)
+    assert _our_segments() == before
+    assert all(_gone(pid) for pid in workers)
 
 
 def _episodes(path: Path) -> list[int]:

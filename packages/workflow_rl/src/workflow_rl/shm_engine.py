@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import secrets
 import weakref
 from multiprocessing.connection import Connection, wait
@@ -26,6 +27,7 @@ __all__ = ["SHM_PREFIX", "SharedMemoryEngine", "WorkerDiedError"]
 
 SHM_PREFIX = "wfrl_"
 ACK_TIMEOUT_S = 120.0
+PARENT_CHECK_S = 1.0
 
 
 class WorkerDiedError(TrainkitError):
@@ -53,12 +55,18 @@ def _worker(
     params: SimParams,
     seed: int,
 ) -> None:
+    parent = os.getppid()
     shm = SharedMemory(name=shm_name)
     obs_view, reward_view, done_view = _views(shm.buf, n_envs)
     # The env knows nothing of alignment; the trainer adds it from the true-state query.
     env = NetDefenseEnv(red_agent=red_agent, workflow=workflow, alignment_lambda=0.0, params=params, seed=seed)
     try:
         while True:
+            # Forked siblings hold copies of this pipe's other end, so a dead trainer gives no EOF here:
+            # watch the parent instead, so that no worker outlives a killed trainer.
+            while not conn.poll(PARENT_CHECK_S):
+                if os.getppid() != parent:
+                    return
             command, argument = conn.recv()
             if command == "step":
                 obs, _, _, truncated, info = env.step(argument)

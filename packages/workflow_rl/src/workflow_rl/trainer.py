@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -222,6 +224,7 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
     n, horizon = config.n_envs, config.update_steps
     quiet = {} if show_progress else {"disable": True}
     bar = progress_bar(total=config.total_episodes, initial=resumed_from, desc="episodes", unit="ep", **quiet)
+    previous_sigterm = _exit_on_sigterm()
     try:
         while progress["episodes"] < config.total_episodes:
             # ---- pick the next workflow, inheriting the nearest trained policy ----
@@ -359,6 +362,8 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         bar.close()
         logger.close()
         engine.close()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     loop_s = time.perf_counter() - loop_started
     wall_s = time.perf_counter() - started
     final = search.best()
@@ -396,6 +401,21 @@ def _policy_for(
     policy = ActorCritic(OBS_DIM, N_ACTIONS).to(device)
     policy.load_state_dict(trained[name])
     return policy
+
+
+def _exit_on_sigterm() -> Any:
+    """Turn SIGTERM into SystemExit so the ``finally`` above stops workers and unlinks shared memory."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_DFL, None):
+
+        def stop(signum: int, frame: Any) -> None:
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
+        return previous
+    return None
 
 
 def _plain(value: Any) -> Any:
