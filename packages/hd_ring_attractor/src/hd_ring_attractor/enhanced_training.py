@@ -272,7 +272,7 @@ class AdamCosineTrainer:
                     f"the last good checkpoint is kept at {last}" if last.is_file() else "no checkpoint was saved yet"
                 )
                 raise NonFiniteLossError(
-                    f"training loss became {float(loss)} at epoch {epoch} batch {index}; stopping ({kept})"
+                    f"training loss became {loss.item()} at epoch {epoch} batch {index}; stopping ({kept})"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
