@@ -18,6 +18,12 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(autouse=True)
+def private_feature_cache(tmp_path, monkeypatch):
+    """Tests never write to the user's ~/.cache."""
+    monkeypatch.setenv("PPO_TRADING_CACHE", str(tmp_path / "feature_cache"))
+
+
 @pytest.fixture(scope="session")
 def bars() -> pd.DataFrame:
     return generate_synthetic_xauusd(4_000, seed=11)
