@@ -161,11 +161,8 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
     torch.set_num_threads(config.torch_threads)
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    out = (
-        Path(config.out)
-        if config.out is not None
-        else default_log_dir("fast" if config.engine == "batched" else "orig")
-    )
+    suffix = "fast" if config.engine == "batched" else "original"
+    out = Path(config.out) if config.out is not None else default_log_dir(suffix)
     out.mkdir(parents=True, exist_ok=True)
     backend = backend or LocalBackend()
     ppo = PPOConfig(lr=config.lr, mixed_precision=config.mixed_precision)
