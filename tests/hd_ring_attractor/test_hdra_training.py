@@ -43,7 +43,7 @@ def test_ci_sized_model_learns_to_path_integrate_in_seconds(tmp_path):
     data = make_splits(PathIntegrationTask(), 64, 16, 32, seed=0)
     untrained = evaluate(RingAttractorNetwork(64, 16), data[2], hold_ms=100.0)
     model = RingAttractorNetwork(64, 16)
-    config = tiny_config(tmp_path, max_epochs=4, n_sequences=64)
+    config = tiny_config(tmp_path, max_epochs=3, n_sequences=64)
     trainer = AdamCosineTrainer(model, config, data=data)
     trainer.train()
     trained = evaluate(model, trainer.test_data, hold_ms=100.0)
