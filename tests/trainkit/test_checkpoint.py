@@ -107,3 +107,12 @@ def test_model_checkpoint_cadence_and_pruning(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["epoch000004.pt", "epoch000006.pt"]
     assert saver.maybe_save(7, lambda: {"epoch": 7}, force=True).name == "epoch000007.pt"
     assert load_checkpoint(saver.latest())["epoch"] == 7
+
+
+def test_model_checkpoint_never_prunes_files_it_did_not_write(tmp_path):
+    save_checkpoint(tmp_path / "brain.pt", {"keep": True})
+    saver = ModelCheckpoint(tmp_path, every_n=1, keep_last=1)
+    for epoch in range(1, 4):
+        saver.save(epoch, {"epoch": epoch})
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["brain.pt", "epoch000003.pt"]
+    assert saver.latest().name == "epoch000003.pt"

@@ -55,6 +55,8 @@ def test_progress_is_off_in_ci(monkeypatch):
     with progress_bar(range(3)) as bar:
         assert bar.disable
         assert list(bar) == [0, 1, 2]
+    with progress_bar(range(3), disable=False) as bar:
+        assert bar.disable, "an explicit disable=False must not force bars on in CI"
 
 
 def test_run_cli_turns_user_errors_into_one_line(capsys):

@@ -1,5 +1,6 @@
 """trainkit: the shared training toolkit behind every package in this monorepo."""
 
+from trainkit.atomic import atomic_write
 from trainkit.batched_logging import BatchedCSVLogger
 from trainkit.benchmark import RunResult, build_benchmark, run_interleaved, validate_benchmark, write_benchmark
 from trainkit.checkpoint import ModelCheckpoint, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -28,6 +29,7 @@ __all__ = [
     "TrainkitError",
     "WarmupCosine",
     "WarmupThenPlateau",
+    "atomic_write",
     "build_benchmark",
     "geometric_budget",
     "latest_checkpoint",

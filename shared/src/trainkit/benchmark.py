@@ -15,7 +15,6 @@ import platform
 import shlex
 import statistics
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainkit.atomic import atomic_write
 from trainkit.progress import progress_bar
 
 __all__ = [
@@ -250,10 +250,9 @@ def write_benchmark(out_dir: str | os.PathLike[str], doc: Mapping[str, Any]) -> 
     clean = json.loads(json.dumps(_sanitise(dict(doc)), default=_json_default))
     validate_benchmark(clean)
     target = out / "benchmark.json"
-    with tempfile.NamedTemporaryFile("w", dir=out, prefix=".benchmark.", suffix=".tmp", delete=False) as tmp:
-        json.dump(clean, tmp, indent=2)
-        tmp.write("\n")
-    os.replace(tmp.name, target)
+    with atomic_write(target) as handle:
+        json.dump(clean, handle, indent=2)
+        handle.write("\n")
     return target
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from trainkit.atomic import atomic_write
 from trainkit.errors import CheckpointError
 
 __all__ = ["FORMAT_KEY", "ModelCheckpoint", "latest_checkpoint", "load_checkpoint", "save_checkpoint"]
@@ -20,43 +20,14 @@ FORMAT_VERSION = 1
 _STEP_IN_NAME = re.compile(r"(\d+)")
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``.
 
     Store tensors, numbers, strings, lists and dicts only, so that ``weights_only`` loading works.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as handle:
-        tmp = Path(handle.name)
-        try:
-            torch.save({FORMAT_KEY: FORMAT_VERSION, "state": dict(state)}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.close()
-            tmp.unlink(missing_ok=True)
-            raise
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    with atomic_write(path, "wb") as handle:
+        torch.save({FORMAT_KEY: FORMAT_VERSION, "state": dict(state)}, handle)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -94,9 +65,10 @@ def latest_checkpoint(folder: str | os.PathLike[str], pattern: str = "*.pt") -> 
 
 
 class ModelCheckpoint:
-    """Save every ``every_n`` epochs to ``dirpath/filename`` and keep the newest ``keep_last`` files.
+    """Save every ``every_n`` epochs to ``dirpath/filename`` and keep the newest ``keep_last`` of them.
 
     ``filename`` is formatted with ``epoch``; ``state_fn`` builds the state only when a save is due.
+    Other files in ``dirpath`` are never pruned.
     """
 
     def __init__(
@@ -124,12 +96,18 @@ class ModelCheckpoint:
             return self.save(epoch, state_fn())
         return None
 
+    def _own_files(self) -> list[Path]:
+        """Files this callback wrote: names that fit ``filename`` with the epoch as a wildcard."""
+        pattern = re.sub(r"\{epoch[^}]*\}", "*", self.filename)
+        return [p for p in self.dirpath.glob(pattern) if p.is_file() and not p.name.startswith(".")]
+
     def latest(self) -> Path | None:
-        return latest_checkpoint(self.dirpath)
+        own = self._own_files()
+        return max(own, key=lambda p: (_step_of(p), p.stat().st_mtime_ns)) if own else None
 
     def _prune(self) -> None:
         kept = sorted(
-            (p for p in self.dirpath.glob("*.pt") if not p.name.startswith(".")),
+            self._own_files(),
             key=lambda p: (_step_of(p), p.stat().st_mtime_ns),
         )
         for old in kept[: -self.keep_last]:

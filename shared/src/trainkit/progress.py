@@ -22,7 +22,7 @@ def progress_enabled() -> bool:
 
 
 def progress_bar(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
-    """``tqdm(iterable, **kwargs)``, disabled unless :func:`progress_enabled`."""
-    kwargs.setdefault("disable", not progress_enabled())
+    """``tqdm(iterable, **kwargs)``, off unless :func:`progress_enabled`; ``disable=True`` also turns it off."""
+    kwargs["disable"] = bool(kwargs.get("disable", False)) or not progress_enabled()
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **kwargs)

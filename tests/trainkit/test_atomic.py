@@ -1,0 +1,26 @@
+import os
+import stat
+
+import pytest
+
+from trainkit import atomic_write
+
+
+def test_atomic_write_replaces_and_uses_normal_file_mode(tmp_path):
+    target = tmp_path / "sub" / "result.json"
+    with atomic_write(target) as handle:
+        handle.write("{}")
+    assert target.read_text() == "{}"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "result.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as handle:
+        handle.write("half of the new")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
