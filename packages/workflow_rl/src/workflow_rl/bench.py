@@ -58,7 +58,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "learn_envs": 32,
         "learn_episodes": 160,
         "quality_envs": 64,
-        "quality_episodes": 1024,
+        "quality_episodes": 1536,
         "paths_n": (8, 16, 32),
         "fast_n": (8, 16, 32, 64, 128, 512),
         "repeats": 3,
