@@ -27,12 +27,12 @@ class Preset:
 PRESETS = {
     # Seconds: two tiny iterations, to prove the pipeline end to end.
     "ci": Preset(4_000, 2, 512, 256, 512, 2, 4_000, ("no_warm_start",)),
-    # Minutes on 2 cores: 8 iterations; budget sized from measured RecurrentPPO and evaluation speed.
+    # Minutes on 2 cores: 6 iterations; budget sized from measured RecurrentPPO and evaluation speed.
     # Validation every 1/8 (quick) to 1/10 (full) of an iteration's full budget; the original project
     # validated every 10,000 of 100,000 steps.
     "quick": Preset(
         8_000,
-        8,
+        6,
         2_048,
         1_024,
         256,
