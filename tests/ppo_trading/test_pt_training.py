@@ -90,7 +90,7 @@ def _callback_run(arrays, tmp_path, patience: int, min_delta: float) -> tuple[Re
     model = RecurrentPPO("MlpLstmPolicy", env, n_steps=16, batch_size=64, n_epochs=1, policy_kwargs=NETWORK, seed=0)
     callback = ValidationEarlyStopping(
         GoldTradingEnv(features, *prices, start=2101, end=2301),
-        eval_freq=64,
+        eval_freq=64,  # one 4 x 16 rollout
         best_model_path=tmp_path / "best.zip",
         evaluator="fast",
         patience=patience,
@@ -107,7 +107,9 @@ def test_early_stopping_stops_inside_the_iteration(arrays, tmp_path):
     assert model.num_timesteps == 3 * 64 < 640
     assert (tmp_path / "best.zip").is_file()
     model, callback = _callback_run(arrays, tmp_path, patience=0, min_delta=1e9)  # 0 disables
-    assert not callback.early_stopped and model.num_timesteps == 640 and len(callback.history) == 10
+    # 10 checks during training plus the weights of the last update, scored at the end
+    assert not callback.early_stopped and model.num_timesteps == 640 and len(callback.history) == 11
+    assert len({score for _, score in callback.history}) > 1
 
 
 def test_split_is_chronological_with_an_untouched_test_block():

@@ -306,7 +306,7 @@ def run_bench(preset_name: str, n_seeds: int | None, out: Path, device_name: str
     notes = [
         f"data: generate_synthetic_xauusd({len(df)}, seed={BENCH_DATA_SEED}), sha256 {data_sha256(df)[:16]}; "
         f"test block = last 20% ({len(df) - int(len(df) * 0.8)} bars), never used for training or selection",
-        f"both modes: MlpLstmPolicy LSTM 64 / heads [64], 16 envs x 32 steps, batch 256, torch threads "
+        f"both modes: MlpLstmPolicy LSTM 64 / heads [64], 16 envs x 16 steps, batch 256, torch threads "
         f"{TORCH_THREADS}; {preset.iterations or 'all'} iterations, T_0 {preset.total_timesteps}, "
         f"T_min {preset.min_timesteps}, validation every {preset.eval_freq} env steps",
         f"quality = test-block total return in %; non-inferiority margin {QUALITY_MARGIN_PCT} percentage points",

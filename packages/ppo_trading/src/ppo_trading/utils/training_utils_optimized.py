@@ -106,7 +106,7 @@ class TrainingConfig:
     eval_freq: int = 5_000
     episode_length: int = 256
     n_envs: int = 16
-    n_steps: int = 32
+    n_steps: int = 16
     batch_size: int = 256
     gamma: float = 0.99
     slippage_points: float = 10.0
@@ -148,8 +148,12 @@ class TrainingConfig:
             raise ConfigError(f"backend {self.backend!r} is not available; choose from {sorted(BACKENDS)}")
         if self.custom_schedule is not None and self.custom_schedule not in CUSTOM_SCHEDULE:
             raise ConfigError(f"--custom_schedule must be one of {sorted(CUSTOM_SCHEDULE)}")
-        if self.eval_freq < self.n_envs or self.episode_length < 2:
-            raise ConfigError(f"--eval_freq must be >= n_envs ({self.n_envs}) and episode_length >= 2")
+        rollout = self.n_envs * self.n_steps
+        if self.eval_freq < rollout or self.eval_freq % rollout or self.episode_length < 2:
+            raise ConfigError(
+                f"--eval_freq must be a multiple of the rollout ({rollout} env steps), so that every check "
+                f"sees new weights; got {self.eval_freq}"
+            )
 
     @property
     def mode(self) -> str:
@@ -201,7 +205,8 @@ class ValidationEarlyStopping(BaseCallback):
 
     The best-scoring weights are saved to ``best_model_path``. With ``patience > 0`` training stops
     once the score has not improved by more than ``min_delta`` for ``patience`` evaluations
-    (``trainkit.EarlyStopping``). A final evaluation runs at the end of training.
+    (``trainkit.EarlyStopping``). Weights that were already scored (no update since) are not scored
+    again, and the weights of the last update are scored when training ends.
     """
 
     def __init__(
@@ -223,13 +228,13 @@ class ValidationEarlyStopping(BaseCallback):
         self.history: list[tuple[int, float]] = []
         self.eval_seconds = 0.0
         self.early_stopped = False
-        self._last_eval_step = -1
+        self._scored_updates = -1
 
     def _evaluate(self) -> bool:
         started = time.perf_counter()
         score = 100.0 * evaluate_model(self.model, self.val_env, self.evaluator).log_return
         self.eval_seconds += time.perf_counter() - started
-        self._last_eval_step = self.num_timesteps
+        self._scored_updates = self.model._n_updates
         self.history.append((self.num_timesteps, score))
         if score > self.best_score:
             self.best_score = score
@@ -239,13 +244,15 @@ class ValidationEarlyStopping(BaseCallback):
     def _on_step(self) -> bool:
         if self.n_calls % max(self.eval_freq // self.training_env.num_envs, 1) != 0:
             return True
+        if self.model._n_updates == self._scored_updates:
+            return True
         if self._evaluate():
             self.early_stopped = self.stopper.patience > 0 and math.isfinite(self.history[-1][1])
             return False
         return True
 
     def _on_training_end(self) -> None:
-        if self._last_eval_step != self.num_timesteps:
+        if self.model._n_updates != self._scored_updates:
             self._evaluate()
 
 
