@@ -24,3 +24,12 @@ def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
         raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_atomic_write_yields_a_plain_io_object(tmp_path):
+    import io
+
+    with atomic_write(tmp_path / "blob.bin", "wb") as handle:
+        assert isinstance(handle, io.BufferedWriter)
+        handle.write(b"x")
+    assert (tmp_path / "blob.bin").read_bytes() == b"x"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trainkit import BatchedCSVLogger, CSVHeaderError
+from trainkit import BatchedCSVLogger, CSVHeaderError, truncate_csv_rows
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -100,3 +100,19 @@ def test_interpreter_exit_flushes(tmp_path):
     code = f"from trainkit import BatchedCSVLogger\nlg = BatchedCSVLogger({str(path)!r}, ['i'])\nlg.log({{'i': 7}})\n"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert _rows(path) == [{"i": "7"}]
+
+
+def test_resume_with_keep_rows_drops_rows_after_the_checkpoint(tmp_path):
+    path = tmp_path / "log.csv"
+    with BatchedCSVLogger(path, ["i"], batch_size=1) as logger:
+        for i in range(5):
+            logger.log({"i": i})
+    with open(path, "a") as handle:
+        handle.write("5")  # torn by a hard kill
+    with BatchedCSVLogger(path, ["i"], keep_rows=3) as logger:
+        assert logger.rows_written == 3
+        logger.log({"i": 3})
+    assert [r["i"] for r in _rows(path)] == ["0", "1", "2", "3"]
+    assert truncate_csv_rows(path, 10) == 4
+    assert truncate_csv_rows(path, 0) == 0 and path.read_text() == "i\n"
+    assert truncate_csv_rows(tmp_path / "missing.csv", 3) == 0

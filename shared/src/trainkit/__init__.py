@@ -1,7 +1,7 @@
 """trainkit: the shared training toolkit behind every package in this monorepo."""
 
 from trainkit.atomic import atomic_write
-from trainkit.batched_logging import BatchedCSVLogger
+from trainkit.batched_logging import BatchedCSVLogger, truncate_csv_rows
 from trainkit.benchmark import RunResult, build_benchmark, run_interleaved, validate_benchmark, write_benchmark
 from trainkit.checkpoint import ModelCheckpoint, latest_checkpoint, load_checkpoint, save_checkpoint
 from trainkit.cli import run_cli
@@ -41,6 +41,7 @@ __all__ = [
     "save_checkpoint",
     "seed_everything",
     "throughput",
+    "truncate_csv_rows",
     "validate_benchmark",
     "write_benchmark",
 ]

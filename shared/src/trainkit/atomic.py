@@ -45,7 +45,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[A
     ) as handle:
         tmp = Path(handle.name)
         try:
-            yield handle
+            yield handle.file  # the plain io object: some writers (SB3's save) reject the tempfile wrapper
             handle.flush()
             os.fsync(handle.fileno())
         except BaseException:

@@ -14,9 +14,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from trainkit.atomic import atomic_write
 from trainkit.errors import CSVHeaderError
 
-__all__ = ["BatchedCSVLogger"]
+__all__ = ["BatchedCSVLogger", "truncate_csv_rows"]
 
 _open_loggers: weakref.WeakSet[BatchedCSVLogger] = weakref.WeakSet()
 _sigterm_installed = False
@@ -51,15 +52,43 @@ def _install_sigterm_flush() -> None:
     _sigterm_installed = True
 
 
+def truncate_csv_rows(path: str | os.PathLike[str], keep_rows: int) -> int:
+    """Keep the header and the first ``keep_rows`` data rows of a CSV log; return the rows kept.
+
+    A resumed run replays what came after its checkpoint, so those rows go rather than appear twice.
+    A torn last line from a hard kill goes too. The rewrite is atomic.
+    """
+    path = Path(path)
+    if keep_rows < 0:
+        raise ValueError(f"keep_rows must be >= 0, got {keep_rows}")
+    if not path.exists():
+        return 0
+    lines = path.read_text().splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    kept = lines[: keep_rows + 1]
+    if len(kept) != len(lines):
+        with atomic_write(path) as handle:
+            handle.writelines(kept)
+    return max(len(kept) - 1, 0)
+
+
 class BatchedCSVLogger:
     """Buffer rows and append them to ``path`` every ``batch_size`` rows.
 
     Rows are also flushed on :meth:`close`, when the ``with`` block exits (exception or not), at
     interpreter exit and on SIGTERM. Reopening an existing file appends after checking that its
-    header matches ``fieldnames``; a torn last line left by a hard kill is cut off first.
+    header matches ``fieldnames``; a torn last line left by a hard kill is cut off first. A resumed run
+    passes ``keep_rows`` (the rows its checkpoint covers) so that rows it will replay are dropped.
     """
 
-    def __init__(self, path: str | os.PathLike[str], fieldnames: Sequence[str], batch_size: int = 100) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        fieldnames: Sequence[str],
+        batch_size: int = 100,
+        keep_rows: int | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if len(set(fieldnames)) != len(fieldnames) or not fieldnames:
@@ -70,7 +99,7 @@ class BatchedCSVLogger:
         self.rows_written = 0
         self._buffer: list[Mapping[str, Any]] = []
         self._closed = False
-        self._prepare_file()
+        self._prepare_file(keep_rows)
         _open_loggers.add(self)
         _install_sigterm_flush()
 
@@ -79,7 +108,7 @@ class BatchedCSVLogger:
         csv.writer(out, lineterminator="\n").writerow(self.fieldnames)
         return out.getvalue()
 
-    def _prepare_file(self) -> None:
+    def _prepare_file(self, keep_rows: int | None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists() or self.path.stat().st_size == 0:
             self._append(self._header_line())
@@ -91,6 +120,8 @@ class BatchedCSVLogger:
                 f"{self.path}: existing header {found} differs from this logger's fields {self.fieldnames}; "
                 "refusing to mix two layouts in one file"
             )
+        if keep_rows is not None:
+            truncate_csv_rows(self.path, keep_rows)
         self._cut_torn_tail()
         with open(self.path, newline="") as existing:
             self.rows_written = sum(1 for _ in csv.reader(existing)) - 1

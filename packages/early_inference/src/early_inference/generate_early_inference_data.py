@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from early_inference import simulators
-from trainkit import ConfigError, DataError, progress_bar
+from trainkit import ConfigError, DataError, atomic_write, progress_bar
 
 __all__ = [
     "CONFIG",
@@ -189,9 +189,8 @@ def save_dataset(data: EarlyInferenceData, path: str | os.PathLike[str]) -> Path
         arrays[f"{split}_known"] = data.known[split]
         for length in data.prefix_lengths:
             arrays[f"{split}_obs_{_key(length)}"] = data.obs[split][length]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as handle:
+        np.savez(handle, **arrays)
     return path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainkit import DataError
+from trainkit import DataError, atomic_write
 
 __all__ = [
     "BARS_PER_YEAR",
@@ -197,10 +197,8 @@ def generate_synthetic_xauusd(n_bars: int, seed: int) -> pd.DataFrame:
 def write_ohlc_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write bars in the XAUUSDm CSV schema (``time,open,high,low,close,spread,volume``) atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     out = df[list(COLUMNS)].copy()
     out["time"] = out["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
-    out.to_csv(tmp, index=False, float_format="%.3f")
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as handle:
+        out.to_csv(handle, index=False, float_format="%.3f", lineterminator="\n")
     return path

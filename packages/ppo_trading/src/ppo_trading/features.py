@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ppo_trading.data import POINT, data_sha256
+from trainkit import atomic_write
 
 __all__ = [
     "FEATURE_NAMES",
@@ -167,11 +168,8 @@ class FeatureCache:
                 path.unlink(missing_ok=True)  # a torn file from a killed run: recompute it
         self.misses += 1
         features = compute_features(df, config)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_write(path, "wb") as handle:
             np.save(handle, features, allow_pickle=False)
-        os.replace(tmp, path)
         self._memory[key] = features
         return features
 

@@ -42,6 +42,7 @@ from trainkit import (
     Phase,
     PhaseSchedule,
     Stopwatch,
+    atomic_write,
     geometric_budget,
     load_checkpoint,
     progress_bar,
@@ -257,9 +258,8 @@ class ValidationEarlyStopping(BaseCallback):
 
 
 def _save_model_atomic(model: RecurrentPPO, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.zip")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as handle:
+        model.save(handle)
 
 
 @dataclass
@@ -453,11 +453,8 @@ def train_walk_forward_optimized(
             )
     state.update(fingerprint=config.fingerprint(), data_sha256=data_hash)
     resumed_from = state["completed"]
-    logger = BatchedCSVLogger(run_dir / "training_log.csv", LOG_FIELDS, batch_size=64)
-    if logger.rows_written > state["log_rows"]:
-        # Rows of an iteration that was killed before its checkpoint: it is trained again below.
-        _truncate_csv_rows(logger.path, state["log_rows"])
-        logger.rows_written = state["log_rows"]
+    # Rows of an iteration killed before its checkpoint are dropped: that iteration is trained again below.
+    logger = BatchedCSVLogger(run_dir / "training_log.csv", LOG_FIELDS, batch_size=64, keep_rows=state["log_rows"])
 
     stopwatch = Stopwatch()
     models_dir = run_dir / "iterations"
@@ -551,8 +548,8 @@ def train_walk_forward_optimized(
                     f"val {best_score:.4f}, {state['iterations'][-1]['wall_s']:.1f} s"
                 )
 
-    shutil.copyfile(state["best_model"], run_dir / ".best_model.zip.tmp")
-    os.replace(run_dir / ".best_model.zip.tmp", run_dir / "best_model.zip")
+    with open(state["best_model"], "rb") as source, atomic_write(run_dir / "best_model.zip", "wb") as target:
+        shutil.copyfileobj(source, target)
     last = split.windows[-1]
     raw = _features(df, config, feature_config, stopwatch)
     features, _, _ = standardize(raw, slice(last.train_start, last.train_end), feature_config.clip)
@@ -644,20 +641,11 @@ def plot_equity_curves(curves: dict[str, Sequence[float]], path: Path, title: st
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
-
-
-def _truncate_csv_rows(path: Path, keep_rows: int) -> None:
-    lines = path.read_text().splitlines(keepends=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(lines[: keep_rows + 1]))
-    os.replace(tmp, path)
+    with atomic_write(path) as handle:
+        handle.write(json.dumps(payload, indent=2, default=float) + "\n")
