@@ -64,7 +64,7 @@ def bench(session: nox.Session) -> None:
     """The main job: every package's `bench` (default --preset quick), then reports/BENCHMARKS.md."""
     _install(session, *PACKAGES)
     args = list(session.posargs) or ["--preset", "quick"]
-    out_root = ROOT / "reports" / "bench"
+    out_root = Path("reports") / "bench"  # relative, so each row's command reads as a user would type it
     written, report_args = [], []
     for name in PACKAGES:
         out = out_root / name
@@ -76,7 +76,7 @@ def bench(session: nox.Session) -> None:
             report_args.append(f"--failed={name}=exit status non-zero, see the nox log")
         report_args.append(f"--elapsed={name}={time.perf_counter() - started:.1f}")
     command = "nox -s bench" + (" -- " + " ".join(session.posargs) if session.posargs else "")
-    report_args += ["--out", str(ROOT / "reports"), "--readme-root", str(ROOT / "packages"), f"--command={command}"]
+    report_args += ["--out", "reports", "--readme-root", "packages", f"--command={command}"]
     session.run("python", "-m", "trainkit.report", *written, *report_args)
     failed = [a.split("=")[1] for a in report_args if a.startswith("--failed=")]
     if failed:

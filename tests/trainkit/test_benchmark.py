@@ -78,6 +78,16 @@ def test_unmeasured_values_are_null_and_give_null_speedup():
     validate_benchmark(doc)
 
 
+def test_missing_time_to_target_is_explained_in_the_verdict():
+    results = {
+        "original": [RunResult(0, 5.0, {}, 0.1, {"time_to_target_s": None})],
+        "optimized": [RunResult(0, 1.0, {}, 0.9, {"time_to_target_s": 0.5})],
+    }
+    doc = build_benchmark("fake", "ci", "cmd", results, "acc", True, speedup_basis="time_to_target_s")
+    assert doc["speedup"] is None
+    assert doc["verdict"] == "speedup n/a: original never reached the target (time_to_target_s missing)"
+
+
 def test_write_then_read_round_trip_and_nan_becomes_null(tmp_path):
     doc, _ = _doc()
     doc["modes"]["original"]["runs"][0]["extra"]["nan_value"] = float("nan")

@@ -144,6 +144,14 @@ def decide_verdict(
     return f"{pace}, quality inconclusive"
 
 
+def _why_no_speedup(modes: Mapping[str, Any], basis: str) -> str:
+    """Say which mode lacks the speedup basis, e.g. never reached its target."""
+    missing = [name for name in MODES if all(_basis_value(run, basis) is None for run in modes[name]["runs"])]
+    if basis != "wall_s" and missing:
+        return f"speedup n/a: {' and '.join(missing)} never reached the target ({basis} missing)"
+    return "speedup not measured"
+
+
 def machine_info(device: str | torch.device = "cpu") -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
@@ -214,7 +222,9 @@ def build_benchmark(
         "speedup": speedup,
         "quality_delta": quality_delta,
         "quality_ci95": quality_ci95,
-        "verdict": decide_verdict(speedup, quality_ci95, quality_delta, higher_is_better, non_inferiority_margin),
+        "verdict": decide_verdict(speedup, quality_ci95, quality_delta, higher_is_better, non_inferiority_margin)
+        if speedup is not None
+        else _why_no_speedup(modes, speedup_basis),
         "notes": list(notes),
     }
     if extra_comparisons:

@@ -9,6 +9,7 @@ import argparse
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from trainkit.benchmark import paired_ratio_median, read_benchmark
 
@@ -93,10 +95,15 @@ def _plot_speedups(docs: Sequence[Mapping[str, Any]], path: Path) -> None:
         )
         if doc["speedup"] is not None:
             ax.barh(row, doc["speedup"], color="tab:blue", alpha=0.6)
+        else:
+            ax.text(1.0, row, f"  n/a: {doc['verdict']}", va="center", fontsize=8, color="dimgray")
         ax.scatter(ratios, [row] * len(ratios), color="black", s=12, zorder=3)
     ax.axvline(1.0, color="red", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(docs)), [f"{d['package']}\n({d['speedup_basis']})" for d in docs])
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
     ax.set_xlabel("speedup, original / optimized (bar: median, dots: seeds; log scale)")
     ax.set_title("Original vs optimized: speedup per package")
     fig.tight_layout()
@@ -115,7 +122,8 @@ def _plot_quality(docs: Sequence[Mapping[str, Any]], path: Path) -> None:
         ax.set_xticks([0, 1], ["original", "optimized"])
         ax.set_xlim(-0.3, 1.3)
         arrow = "↑" if doc["higher_is_better"] else "↓"
-        ax.set_title(f"{doc['package']}\n{doc['quality_metric']} {arrow}", fontsize=9)
+        metric = textwrap.fill(f"{doc['quality_metric']} {arrow}", width=32)
+        ax.set_title(f"{doc['package']}\n{metric}", fontsize=9)
     fig.suptitle("Quality per seed (lines pair the same seed)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
