@@ -35,7 +35,6 @@ from trainkit import (
     resolve_device,
     seed_everything,
 )
-from trainkit.progress import progress_enabled
 
 __all__ = [
     "CONFIG",
@@ -242,7 +241,7 @@ def train(
         initial=start_epoch,
         desc=f"train {prefix_length:g} s",
         unit="epoch",
-        disable=not (show_progress and progress_enabled()),
+        disable=not show_progress,
     )
     try:
         for epoch in range(start_epoch, max_epochs):
