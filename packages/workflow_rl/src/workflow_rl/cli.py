@@ -1,4 +1,7 @@
-"""``python -m workflow_rl train|bench|baselines``; the seed's script names call :func:`train_main`."""
+"""``python -m workflow_rl train|bench|baselines|rllib|rllib-scaling``; the seed's scripts call :func:`train_main`.
+
+The Ray paths (``rllib``, ``rllib-scaling``, ``train --backend ray``) import Ray only when they run.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +13,22 @@ from dataclasses import replace
 from pathlib import Path
 
 from trainkit import ConfigError
-from trainkit.benchmark import add_bench_arguments
+from trainkit.benchmark import add_bench_arguments, current_command
 from workflow_rl.baselines import BASELINES, evaluate_policy, make_baseline
+from workflow_rl.distributed import ray_session
+from workflow_rl.logs import default_log_dir
 from workflow_rl.sim import RED_AGENTS
 from workflow_rl.trainer import FAST, ORIGINAL, TrainConfig, train, with_path
-from workflow_rl.workflows import DEFAULT_ALIGNMENT_LAMBDA, parse_workflow, workflow_name
+from workflow_rl.workflows import ALL_WORKFLOWS, DEFAULT_ALIGNMENT_LAMBDA, parse_workflow, workflow_name
 
 __all__ = ["build_parser", "main", "train_main"]
 
 DEFAULT_BENCH_OUT = Path("reports/bench/workflow_rl")
+DEFAULT_SCALING_OUT = Path("reports/distributed/workflow_rl")
+RAY_ADDRESS_HELP = (
+    "Ray cluster to join: 'auto' = the one `ray start --head` started on this machine, or host:port; "
+    "default: $RAY_ADDRESS if set, else a local Ray for this run"
+)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, path: str | None) -> None:
@@ -59,6 +69,13 @@ def add_train_arguments(parser: argparse.ArgumentParser, path: str | None) -> No
     parser.add_argument(
         "--checkpoint-every-s", type=float, default=30.0, help="seconds between checkpoints (episode boundaries)"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="run each workflow's training here (local) or as a Ray Tune trial (ray; fast path only)",
+    )
+    parser.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP + " (--backend ray)")
     if path is not None:
         parser.set_defaults(path=path)
 
@@ -87,7 +104,15 @@ def _run_train(args: argparse.Namespace) -> int:
     )
     if args.update_steps is not None:
         config = replace(config, update_steps=args.update_steps)
-    result = train(config)
+    if args.backend == "ray":
+        if config.engine != "batched":
+            raise ConfigError("--backend ray runs the fast path only (the original path forks its own env workers)")
+        with ray_session(args.ray_address):
+            from workflow_rl.tune_backend import RayTuneBackend
+
+            result = train(config, backend=RayTuneBackend())
+    else:
+        result = train(config)
     summary = {
         "out": str(result.out),
         "path": args.path,
@@ -127,6 +152,66 @@ def _run_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rllib_config(args: argparse.Namespace, env_runners: int):
+    from workflow_rl.rllib_train import RLlibConfig
+
+    return RLlibConfig(
+        env_runners=env_runners,
+        envs_per_runner=args.envs_per_runner,
+        iterations=args.iterations if args.timesteps is None else None,
+        timesteps=args.timesteps,
+        seed=args.seed,
+        red_agent=args.red_agent,
+        workflow=parse_workflow(args.workflow),
+        train_batch=args.train_batch,
+        lr=args.lr,
+        eval_episodes=args.eval_episodes,
+    )
+
+
+def _run_rllib(args: argparse.Namespace) -> int:
+    with ray_session(args.ray_address):
+        from workflow_rl.rllib_train import train_rllib
+
+        out = args.out or default_log_dir("rllib")
+        doc = train_rllib(_rllib_config(args, args.env_runners), out, current_command("workflow_rl"))
+    evaluation = doc["eval"]
+    print(
+        f"{doc['env_steps']} env steps in {doc['train_time_s']:.1f} s ({doc['env_steps_per_s']} env steps/s); "
+        f"eval on {evaluation['episodes']} seeded episodes vs {args.red_agent}: "
+        f"PPO {evaluation['ppo_greedy']['return_mean']:.1f}, random {evaluation['random']['return_mean']:.1f}"
+    )
+    print(f"wrote {out / 'rllib.json'}")
+    return 0
+
+
+def _run_rllib_scaling(args: argparse.Namespace) -> int:
+    with ray_session(args.ray_address):
+        from workflow_rl.rllib_train import measure_scaling
+
+        doc = measure_scaling(
+            _rllib_config(args, args.env_runners[0]),
+            args.env_runners,
+            args.repeats,
+            args.out,
+            current_command("workflow_rl"),
+        )
+    print(doc["summary"])
+    print(f"wrote {args.out / 'rllib_scaling.json'}")
+    return 0
+
+
+def _add_rllib_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--envs-per-runner", type=int, default=4, help="envs each env runner steps (default 4)")
+    parser.add_argument("--train-batch", type=int, default=2000, help="env steps per PPO iteration (default 2000)")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--red-agent", choices=RED_AGENTS, default="bline", help="scripted attacker")
+    parser.add_argument("--workflow", default=workflow_name(ALL_WORKFLOWS[0]), help="priority order the env encodes")
+    parser.add_argument("--eval-episodes", type=int, default=200, help="seeded evaluation episodes (default 200)")
+    parser.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workflow_rl", description="Workflow-conditioned PPO on a batched network-defence simulator."
@@ -144,6 +229,34 @@ def build_parser() -> argparse.ArgumentParser:
     baselines_parser.add_argument("--episodes", type=int, default=500)
     baselines_parser.add_argument("--seed", type=int, default=0)
     baselines_parser.set_defaults(handler=_run_baselines)
+
+    rllib_parser = commands.add_parser(
+        "rllib",
+        help="RLlib PPO on the defence simulator, then PPO vs random on the same seeded episodes (needs Ray)",
+        description="Train RLlib's PPO on the single-env simulator with K env runners, evaluate it and the random "
+        "baseline on the same seeded episodes, write DIR/rllib.json and DIR/rllib_curve.png. The algorithm is "
+        "checkpointed into DIR/checkpoint after every iteration (RLlib's save_to_path); rerunning the same "
+        "command with the same --out resumes from it and trains up to the same total budget.",
+    )
+    rllib_parser.add_argument("--env-runners", type=int, default=1, help="RLlib env runners (Ray actors; default 1)")
+    budget = rllib_parser.add_mutually_exclusive_group()
+    budget.add_argument("--iterations", type=int, default=6, help="total training iterations (default 6)")
+    budget.add_argument("--timesteps", type=int, default=None, help="or: total env steps")
+    rllib_parser.add_argument("--out", type=Path, default=None, help="output folder (default logs/exp_<time>_rllib/)")
+    _add_rllib_arguments(rllib_parser)
+    rllib_parser.set_defaults(handler=_run_rllib)
+
+    scaling_parser = commands.add_parser(
+        "rllib-scaling",
+        help="env steps/s of RLlib PPO with each env-runner count, interleaved, same seed (needs Ray)",
+    )
+    scaling_parser.add_argument("--env-runners", type=int, nargs="+", default=[1, 2], help="counts to compare")
+    scaling_parser.add_argument("--iterations", type=int, default=4, help="iterations per run; the first is warm-up")
+    scaling_parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per count (default 3)")
+    scaling_parser.add_argument("--out", type=Path, default=DEFAULT_SCALING_OUT, help="writes DIR/rllib_scaling.json")
+    scaling_parser.set_defaults(timesteps=None)
+    _add_rllib_arguments(scaling_parser)
+    scaling_parser.set_defaults(handler=_run_rllib_scaling)
     return parser
 
 
