@@ -1,4 +1,4 @@
-"""Sessions: tests (default), lint, isolated (one venv per package), slow, bench (the main job).
+"""Sessions: tests (default), lint, isolated (one venv per package), slow, bench (the main job), distributed.
 
 Every install goes through constraints.txt, which pins torch to the local CPU wheel.
 Packages are discovered from packages/*/pyproject.toml, so a new package needs no edit here.
@@ -14,17 +14,18 @@ import nox
 ROOT = Path(__file__).parent
 CONSTRAINTS = str(ROOT / "constraints.txt")
 PACKAGES = sorted(p.parent.name for p in (ROOT / "packages").glob("*/pyproject.toml"))
+RAY_PACKAGES = ["ppo_trading", "workflow_rl"]  # the packages with a `distributed` extra (Ray)
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
 
-def _install(session: nox.Session, *packages: str) -> None:
-    """Editable installs of trainkit and the given packages, with their test extras."""
+def _install(session: nox.Session, *packages: str, extras: str = "test") -> None:
+    """Editable installs of trainkit and the given packages, with ``extras``."""
     targets = ["-e", f"{ROOT / 'shared'}[test]"]
     for name in packages:
-        targets += ["-e", f"{ROOT / 'packages' / name}[test]"]
+        targets += ["-e", f"{ROOT / 'packages' / name}[{extras}]"]
     session.install("-c", CONSTRAINTS, *targets)
 
 
@@ -81,3 +82,25 @@ def bench(session: nox.Session) -> None:
     failed = [a.split("=")[1] for a in report_args if a.startswith("--failed=")]
     if failed:
         session.error(f"bench failed for: {', '.join(failed)}")
+
+
+@nox.session
+def distributed(session: nox.Session) -> None:
+    """The `distributed` extras (Ray), a local 2-CPU Ray cluster, and the tests marked distributed.
+
+    Not part of `tests`: Ray is a heavy install and a cluster takes seconds to start.
+    """
+    _install(session, *RAY_PACKAGES, extras="test,distributed")
+    session.run("ray", "start", "--head", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats")
+    try:
+        session.run(
+            "pytest",
+            *[f"tests/{name}" for name in RAY_PACKAGES],
+            "--distributed",
+            "-m",
+            "distributed",
+            *session.posargs,
+            env={"MPLBACKEND": "Agg", "RAY_ADDRESS": "auto"},
+        )
+    finally:
+        session.run("ray", "stop", "--force")

@@ -1,4 +1,4 @@
-"""Shared pytest setup: the `slow` marker and `--runslow`."""
+"""Shared pytest setup: `slow` (run with `--runslow`) and `distributed` (run with `--distributed`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,22 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+    parser.addoption(
+        "--distributed",
+        action="store_true",
+        default=False,
+        help="also run tests marked distributed (they need the Ray extras; nox -s distributed)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
-        return
-    skip_slow = pytest.mark.skip(reason="slow: run with --runslow (nox -s slow)")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
+    skips = {
+        "slow": (config.getoption("--runslow"), "slow: run with --runslow (nox -s slow)"),
+        "distributed": (config.getoption("--distributed"), "needs Ray: run with --distributed (nox -s distributed)"),
+    }
+    for marker, (enabled, reason) in skips.items():
+        if enabled:
+            continue
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
