@@ -119,3 +119,16 @@ def test_killed_run_resumes_and_keeps_its_log(tmp_path):
     summary = json.loads((tmp_path / "results" / "42" / "optimization_summary.json").read_text())
     assert summary["optimization_completed"] and summary["resumed_from_iteration"] >= 1
     assert not [p for p in Path(tmp_path / "results" / "42").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_base_install_never_imports_ray_and_names_the_extra_when_it_is_missing():
+    code = (
+        "import sys; sys.modules['ray'] = None\n"  # what Python sees when Ray is not installed
+        "import ppo_trading.__main__, ppo_trading.distributed\n"
+        "from trainkit import ConfigError\n"
+        "try:\n    ppo_trading.distributed.require_ray()\nexcept ConfigError as error:\n    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "pip install 'ppo_trading[distributed]'" in done.stdout
+    parsed = _config(["--backend", "ray", "--ray-address", "auto", "--max_workers", "2"])
+    assert (parsed.backend, parsed.ray_address, parsed.max_workers) == ("ray", "auto", 2)

@@ -239,7 +239,7 @@ def test_impossible_configs_are_config_errors():
     with pytest.raises(ConfigError, match="exceeds"):
         TrainingConfig(total_timesteps=100, min_timesteps=200).check()
     with pytest.raises(ConfigError, match="backend"):
-        TrainingConfig(backend="ray").check()
+        TrainingConfig(backend="dask").check()
     with pytest.raises(ConfigError):
         tuo.run_candidates([], backend="nope")
     assert TrainingConfig.original().mode == "original" and TrainingConfig.optimized().mode == "optimized"

@@ -83,7 +83,27 @@ def add_train_arguments(parser: argparse.ArgumentParser, original_by_default: bo
     parser.add_argument(
         "--parallel_candidates", type=int, default=1, help="candidates per iteration, best on validation"
     )
-    parser.add_argument("--backend", choices=sorted(BACKENDS), default="process", help="executor for the candidates")
+    parser.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        default="process",
+        help="executor for the candidates: a process pool on this machine, or Ray tasks (needs the "
+        "`distributed` extra) on this machine or a cluster",
+    )
+    parser.add_argument(
+        "--max_workers",
+        type=int,
+        default=None,
+        help="at most N candidates at once (default: this machine's CPUs; with Ray, the cluster's)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        "--ray_address",
+        dest="ray_address",
+        default=None,
+        help="with --backend ray: 'auto' joins the cluster started by `ray start --head`, or give HOST:PORT "
+        "(default: RAY_ADDRESS if set, else a local Ray)",
+    )
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
     return parser
@@ -102,6 +122,8 @@ def config_from_args(args: argparse.Namespace, original: bool) -> TrainingConfig
         "custom_schedule": args.custom_schedule,
         "parallel_candidates": args.parallel_candidates,
         "backend": args.backend,
+        "max_workers": args.max_workers,
+        "ray_address": args.ray_address,
         "verbose": args.verbose,
         "device": str(resolve_device(args.device)),
     }

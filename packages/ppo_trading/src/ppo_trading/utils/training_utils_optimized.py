@@ -114,6 +114,8 @@ class TrainingConfig:
     commission_per_lot: float = 0.0
     parallel_candidates: int = 1
     backend: str = "process"
+    max_workers: int | None = None
+    ray_address: str | None = None
     torch_threads: int = 1
     device: str = "cpu"
     feature_cache_dir: str | None = None
@@ -147,6 +149,10 @@ class TrainingConfig:
             raise ConfigError(f"--parallel_candidates must be >= 1, got {self.parallel_candidates}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend {self.backend!r} is not available; choose from {sorted(BACKENDS)}")
+        if self.max_workers is not None and self.max_workers < 1:
+            raise ConfigError(f"--max_workers must be >= 1, got {self.max_workers}")
+        if self.ray_address is not None and self.backend != "ray":
+            raise ConfigError("--ray-address needs --backend ray")
         if self.custom_schedule is not None and self.custom_schedule not in CUSTOM_SCHEDULE:
             raise ConfigError(f"--custom_schedule must be one of {sorted(CUSTOM_SCHEDULE)}")
         rollout = self.n_envs * self.n_steps
@@ -169,8 +175,9 @@ class TrainingConfig:
         return "optimized" if all(optimizations) else "original" if not any(optimizations) else "partial"
 
     def fingerprint(self) -> str:
-        """What a resumed run must share with the run it continues (not verbosity or the cache path)."""
-        relevant = {k: v for k, v in asdict(self).items() if k not in ("verbose", "feature_cache_dir", "backend")}
+        """What a resumed run must share with the run it continues (not verbosity, paths or the executor)."""
+        executor = ("verbose", "feature_cache_dir", "backend", "max_workers", "ray_address")
+        relevant = {k: v for k, v in asdict(self).items() if k not in executor}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -367,20 +374,34 @@ def _run_processes(specs: Sequence[CandidateSpec], workers: int) -> list[Candida
         return list(pool.map(train_candidate, specs))
 
 
-# The executor seam: a Ray backend registers here later, with the same (specs, workers) signature.
+def _run_ray(specs: Sequence[CandidateSpec], workers: int) -> list[CandidateResult]:
+    from ppo_trading.distributed import run_candidates_on_ray  # Ray is an optional extra
+
+    return run_candidates_on_ray(specs, workers)
+
+
+# The executor seam: every backend takes (specs, workers) and returns results in the order of specs.
 BACKENDS: dict[str, Callable[[Sequence[CandidateSpec], int], list[CandidateResult]]] = {
     "serial": _run_serial,
     "process": _run_processes,
+    "ray": _run_ray,
 }
 
 
-def run_candidates(specs: Sequence[CandidateSpec], backend: str = "process") -> list[CandidateResult]:
-    """Train the candidates with ``backend``; a single candidate always runs in this process."""
+def run_candidates(
+    specs: Sequence[CandidateSpec], backend: str = "process", max_workers: int | None = None
+) -> list[CandidateResult]:
+    """Train the candidates with ``backend``, at most ``max_workers`` at once.
+
+    By default the process pool uses this machine's CPUs and Ray uses whatever its cluster has.
+    A single candidate always runs in this process.
+    """
     if backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is not available; choose from {sorted(BACKENDS)}")
     if len(specs) == 1:
         return _run_serial(specs, 1)
-    return BACKENDS[backend](specs, min(len(specs), os.cpu_count() or 1))
+    default = len(specs) if backend == "ray" else os.cpu_count() or 1
+    return BACKENDS[backend](specs, min(len(specs), max_workers or default))
 
 
 LOG_FIELDS = [
@@ -492,7 +513,7 @@ def train_walk_forward_optimized(
                 for c in range(config.parallel_candidates)
             ]
             with stopwatch.section("train"):
-                results = run_candidates(specs, config.backend)
+                results = run_candidates(specs, config.backend, config.max_workers)
             best_score, best_path = select_on_validation([(r.val_score, r.model_path) for r in results])
             for c, (spec, result) in enumerate(zip(specs, results)):
                 logger.log(
