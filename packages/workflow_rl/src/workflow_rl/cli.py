@@ -76,6 +76,12 @@ def add_train_arguments(parser: argparse.ArgumentParser, path: str | None) -> No
         help="run each workflow's training here (local) or as a Ray Tune trial (ray; fast path only)",
     )
     parser.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP + " (--backend ray)")
+    parser.add_argument(
+        "--tune-storage",
+        default=None,
+        help="where Ray Tune keeps trial results (--backend ray): on a multi-node cluster a folder every node "
+        "shares or a cloud URI; default a temporary folder on this machine",
+    )
     if path is not None:
         parser.set_defaults(path=path)
 
@@ -110,7 +116,10 @@ def _run_train(args: argparse.Namespace) -> int:
         with ray_session(args.ray_address):
             from workflow_rl.tune_backend import RayTuneBackend
 
-            result = train(config, backend=RayTuneBackend())
+            storage = args.tune_storage
+            if storage is not None and "://" not in storage:
+                storage = str(Path(storage).resolve())
+            result = train(config, backend=RayTuneBackend(storage_path=storage))
     else:
         result = train(config)
     summary = {

@@ -3,14 +3,14 @@
 The GP (scikit-learn ``GaussianProcessRegressor``) models a workflow's final env return from its
 rank vector; the next workflow maximises mean + sqrt(beta) * std over the untried ones. Only
 workflows that met the compliance threshold update the GP (compliance-gated, as the original did).
-Trials run through a ``backend`` (``LocalBackend`` here; a Ray Tune backend can slot in later).
+Trials run through a ``backend``: ``LocalBackend`` here, ``tune_backend.RayTuneBackend`` as Ray Tune trials.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -53,18 +53,36 @@ class WorkflowResult:
     threshold_met: bool
 
 
+Outcome = TypeVar("Outcome")
+
+
 class SearchBackend(Protocol):
+    """Runs one trial per workflow and returns their outcomes in the workflows' order.
+
+    ``isolated`` backends run trials in other processes: the trainer then hands them a picklable trial
+    that carries its whole starting state (``trainer.IsolatedTrial``) and applies what it returns.
+    """
+
+    isolated: bool
+
     def run_trials(
-        self, train: Callable[[tuple[int, ...]], WorkflowResult], workflows: Sequence[tuple[int, ...]]
-    ) -> list[WorkflowResult]: ...
+        self, train: Callable[[tuple[int, ...]], Outcome], workflows: Sequence[tuple[int, ...]]
+    ) -> list[Outcome]: ...
 
 
 class LocalBackend:
-    """Runs trials one after another in this process (so policy inheritance sees every finished one)."""
+    """Runs trials one after another in this process (so policy inheritance sees every finished one).
+
+    ``isolated=True`` runs the self-contained trials a remote backend gets, still in this process: the
+    same results as the default, without Ray (the tests use it to check that trials carry all their state).
+    """
+
+    def __init__(self, isolated: bool = False) -> None:
+        self.isolated = isolated
 
     def run_trials(
-        self, train: Callable[[tuple[int, ...]], WorkflowResult], workflows: Sequence[tuple[int, ...]]
-    ) -> list[WorkflowResult]:
+        self, train: Callable[[tuple[int, ...]], Outcome], workflows: Sequence[tuple[int, ...]]
+    ) -> list[Outcome]:
         return [train(workflow) for workflow in workflows]
 
 

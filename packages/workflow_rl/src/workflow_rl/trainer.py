@@ -17,6 +17,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,20 @@ from workflow_rl.shm_engine import SharedMemoryEngine
 from workflow_rl.sim import EPISODE_STEPS, N_ACTIONS, OBS_DIM, RED_AGENTS, NetDefenseSim, SimParams
 from workflow_rl.workflows import DEFAULT_ALIGNMENT_LAMBDA, episode_compliance, workflow_name
 
-__all__ = ["FAST", "ORIGINAL", "TrainConfig", "TrainResult", "evaluate_agent", "train", "with_path"]
+__all__ = [
+    "FAST",
+    "ORIGINAL",
+    "IsolatedTrial",
+    "TrainConfig",
+    "TrainResult",
+    "TrialOutcome",
+    "TrialState",
+    "WorkflowRun",
+    "evaluate_agent",
+    "train",
+    "train_workflow",
+    "with_path",
+]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # Settings that must match for a run to resume from a checkpoint in the same folder.
@@ -154,6 +168,216 @@ def evaluate_agent(
     }
 
 
+@dataclass
+class WorkflowRun:
+    """What one workflow's training works on and reports to.
+
+    In process these are the trainer's live objects; an isolated trial (another process, e.g. a Ray Tune
+    trial) rebuilds them from a :class:`TrialState` and collects the episode rows instead of logging them.
+    """
+
+    config: TrainConfig
+    agent: ActorCritic
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    engine: Any
+    device: torch.device
+    progress: dict[str, Any]
+    stopper: EarlyStopping
+    stopwatch: Stopwatch
+    log_episodes: Callable[[list[dict[str, Any]], float], None]  # a finished batch's rows and mean env return
+    at_episode_boundary: Callable[[], None] = lambda: None  # where the in-process trainer may checkpoint
+
+
+def train_workflow(workflow: tuple[int, ...], run: WorkflowRun) -> WorkflowResult:
+    """Train ``run.agent`` on one workflow until its episode cap, the run's budget or early stopping."""
+    config, agent, optimizer, engine, progress = run.config, run.agent, run.optimizer, run.engine, run.progress
+    stopwatch, device = run.stopwatch, run.device
+    ppo = PPOConfig(lr=config.lr, mixed_precision=config.mixed_precision)
+    n, horizon = config.n_envs, config.update_steps
+    obs = engine.reset()
+    obs_buf = np.zeros((horizon, n, OBS_DIM), dtype=np.float32)
+    actions_buf = np.zeros((horizon, n), dtype=np.int64)
+    logprob_buf = np.zeros((horizon, n), dtype=np.float32)
+    value_buf = np.zeros((horizon, n), dtype=np.float32)
+    reward_buf = np.zeros((horizon, n), dtype=np.float32)
+    done_buf = np.zeros((horizon, n), dtype=np.float32)
+    episode_env = np.zeros(n)
+    episode_alignment = np.zeros(n)
+    episode_fixes = np.zeros(n)
+    episode_compliant = np.zeros(n)
+    recent_returns: list[float] = []
+    recent_compliance = math.nan
+    threshold_met = False
+    while progress["workflow_episodes"] < config.max_episodes and progress["episodes"] < config.total_episodes:
+        # ---- rollout: update_steps steps of every env ----
+        for t in range(horizon):
+            with stopwatch.section("inference"), torch.no_grad():
+                action, logprob, value = agent.act(torch.as_tensor(obs, device=device))
+                actions = action.cpu().numpy()
+            with stopwatch.section("env_step"):
+                next_obs, reward, done, info = engine.step(actions)
+            obs_buf[t], actions_buf[t] = obs, actions
+            logprob_buf[t], value_buf[t] = logprob.cpu().numpy(), value.cpu().numpy()
+            reward_buf[t], done_buf[t] = reward * config.reward_scale, done
+            episode_env += info["env_reward"]
+            episode_alignment += info["alignment"]
+            episode_fixes += info["fix"]
+            episode_compliant += info["compliant"]
+            obs = next_obs
+            if done.all():  # the fixed horizon ends every env on the same step
+                with stopwatch.section("logging"):
+                    compliance = episode_compliance(episode_compliant, episode_fixes)
+                    rows = [
+                        {
+                            "episode": progress["episodes"] + i,
+                            "workflow": workflow_name(workflow),
+                            "env_return": round(float(episode_env[i]), 3),
+                            "alignment_return": round(float(episode_alignment[i]), 3),
+                            "fixes": int(episode_fixes[i]),
+                            "compliance": "" if math.isnan(compliance[i]) else round(float(compliance[i]), 4),
+                            "update": progress["updates"],
+                        }
+                        for i in range(n)
+                    ]
+                    run.log_episodes(rows, float(episode_env.mean()))
+                progress["episodes"] += n
+                progress["workflow_episodes"] += n
+                recent_returns = episode_env.tolist()
+                recent_compliance = float(np.nanmean(compliance)) if np.isfinite(compliance).any() else math.nan
+                episode_env[:], episode_alignment[:], episode_fixes[:], episode_compliant[:] = 0, 0, 0, 0
+                with stopwatch.section("env_step"):
+                    obs = engine.reset()
+
+        # ---- PPO update, bootstrapping V where the rollout cuts an episode ----
+        with stopwatch.section("update"):
+            with torch.no_grad():
+                last_value = agent.value(torch.as_tensor(obs, device=device)).cpu().numpy()
+            advantages, returns = compute_gae(reward_buf, value_buf, done_buf, last_value, ppo.gamma, ppo.gae_lambda)
+            flat = lambda a: torch.as_tensor(a.reshape(horizon * n, *a.shape[2:]), device=device)  # noqa: E731
+            ppo_update(
+                agent,
+                optimizer,
+                flat(obs_buf),
+                flat(actions_buf),
+                flat(logprob_buf),
+                flat(advantages),
+                flat(returns),
+                ppo,
+                run.generator,
+            )
+        progress["updates"] += 1
+
+        # ---- at an episode boundary: compliance-based early stop, checkpoint ----
+        if progress["updates"] * horizon % EPISODE_STEPS == 0:
+            if (
+                config.compliance_threshold is not None
+                and math.isfinite(recent_compliance)
+                and progress["workflow_episodes"] >= config.min_episodes
+            ):
+                threshold_met = recent_compliance >= config.compliance_threshold
+                if threshold_met or (config.patience > 0 and run.stopper.step(recent_compliance)):
+                    break
+            run.at_episode_boundary()
+    return WorkflowResult(
+        workflow=workflow,
+        env_return=float(np.mean(recent_returns)) if recent_returns else math.nan,
+        compliance=recent_compliance,
+        episodes=progress["workflow_episodes"],
+        threshold_met=bool(threshold_met),
+    )
+
+
+@dataclass
+class TrialState:
+    """Everything a workflow's training reads and changes, on the CPU, so that a trial can run elsewhere."""
+
+    agent: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    generator: torch.Tensor
+    torch_rng: torch.Tensor  # the global generator: the policy samples actions from it
+    env_rng: dict[str, Any]  # the batched simulator's numpy bit-generator state
+    progress: dict[str, Any]
+    stopper: dict[str, Any] | None
+
+    @classmethod
+    def capture(cls, run: WorkflowRun) -> TrialState:
+        return cls(
+            agent=_to_cpu(run.agent.state_dict()),
+            optimizer=_to_cpu(run.optimizer.state_dict()),
+            generator=run.generator.get_state(),
+            torch_rng=torch.get_rng_state(),
+            env_rng=copy.deepcopy(run.engine.rng.bit_generator.state),
+            progress=dict(run.progress),
+            stopper=run.stopper.state_dict(),
+        )
+
+    def restore(self, run: WorkflowRun) -> None:
+        run.agent.load_state_dict(self.agent)
+        run.optimizer.load_state_dict(self.optimizer)
+        run.generator.set_state(self.generator)
+        torch.set_rng_state(self.torch_rng)
+        run.engine.rng.bit_generator.state = self.env_rng
+        run.progress.update(self.progress)
+        if self.stopper is not None:
+            run.stopper.load_state_dict(self.stopper)
+
+
+@dataclass
+class TrialOutcome:
+    """An isolated trial's result, its end state and what it would have logged."""
+
+    result: WorkflowResult
+    state: TrialState
+    batches: list[tuple[list[dict[str, Any]], float]]  # (episode rows, mean env return) per finished batch
+    time_split: dict[str, float]
+
+
+@dataclass
+class IsolatedTrial:
+    """One workflow's training that needs nothing from the trainer's process: picklable, for remote backends.
+
+    It rebuilds the agent, optimizer, RNGs and simulator from ``state``, runs :func:`train_workflow` (the
+    same code as in process) and returns a :class:`TrialOutcome`; the trainer then applies it, so a
+    search gives the same workflows and returns as with the in-process backend.
+    """
+
+    config: TrainConfig
+    state: TrialState
+
+    def __call__(self, workflow: tuple[int, ...]) -> TrialOutcome:
+        config = self.config
+        torch.set_num_threads(config.torch_threads)
+        device = resolve_device(config.device)
+        agent = ActorCritic(OBS_DIM, N_ACTIONS).to(device)
+        batches: list[tuple[list[dict[str, Any]], float]] = []
+        run = WorkflowRun(
+            config=config,
+            agent=agent,
+            optimizer=torch.optim.Adam(agent.parameters(), lr=config.lr, eps=1e-5),
+            generator=torch.Generator(),
+            engine=NetDefenseSim(config.n_envs, config.red_agent, workflow, config.alignment_lambda, SimParams()),
+            device=device,
+            progress={},
+            stopper=EarlyStopping("compliance", patience=config.patience, mode="max", min_delta=0.005),
+            stopwatch=Stopwatch(),
+            log_episodes=lambda rows, mean_return: batches.append((rows, mean_return)),
+        )
+        self.state.restore(run)
+        result = train_workflow(workflow, run)
+        return TrialOutcome(result, TrialState.capture(run), batches, run.stopwatch.totals())
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(item) for item in value]
+    return value
+
+
 def train(config: TrainConfig, backend: SearchBackend | None = None, show_progress: bool = True) -> TrainResult:
     """Train (or resume) per ``config``; every rerun of the same command continues the same run."""
     config.validate()
@@ -165,6 +389,8 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
     out = Path(config.out) if config.out is not None else default_log_dir(suffix)
     out.mkdir(parents=True, exist_ok=True)
     backend = backend or LocalBackend()
+    if backend.isolated and config.engine != "batched":
+        raise ConfigError("a backend that runs trials in other processes needs the fast path (batched engine)")
     ppo = PPOConfig(lr=config.lr, mixed_precision=config.mixed_precision)
 
     agent = ActorCritic(OBS_DIM, N_ACTIONS).to(device)
@@ -218,9 +444,22 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
     stopper: EarlyStopping | None = None
     loop_started = time.perf_counter()
     last_save = loop_started
-    n, horizon = config.n_envs, config.update_steps
     quiet = {} if show_progress else {"disable": True}
     bar = progress_bar(total=config.total_episodes, initial=resumed_from, desc="episodes", unit="ep", **quiet)
+
+    def log_episodes(rows: list[dict[str, Any]], mean_return: float) -> None:
+        wall_s = round(time.perf_counter() - loop_started, 4)
+        for row in rows:
+            logger.log({**row, "wall_s": wall_s})
+        curve.append((rows[-1]["episode"] + 1, mean_return))
+        bar.update(len(rows))
+
+    def checkpoint_if_due() -> None:
+        nonlocal last_save
+        if time.perf_counter() - last_save >= config.checkpoint_every_s:
+            save()
+            last_save = time.perf_counter()
+
     previous_sigterm = _exit_on_sigterm()
     try:
         while progress["episodes"] < config.total_episodes:
@@ -240,112 +479,29 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
                 stopper.load_state_dict(stopper_state)
             engine.set_workflow(workflow)
 
-            def train_workflow(workflow: tuple[int, ...], stopper: EarlyStopping) -> WorkflowResult:
-                nonlocal last_save
-                obs = engine.reset()
-                obs_buf = np.zeros((horizon, n, OBS_DIM), dtype=np.float32)
-                actions_buf = np.zeros((horizon, n), dtype=np.int64)
-                logprob_buf = np.zeros((horizon, n), dtype=np.float32)
-                value_buf = np.zeros((horizon, n), dtype=np.float32)
-                reward_buf = np.zeros((horizon, n), dtype=np.float32)
-                done_buf = np.zeros((horizon, n), dtype=np.float32)
-                episode_env = np.zeros(n)
-                episode_alignment = np.zeros(n)
-                episode_fixes = np.zeros(n)
-                episode_compliant = np.zeros(n)
-                recent_returns: list[float] = []
-                recent_compliance = math.nan
-                threshold_met = False
-                while (
-                    progress["workflow_episodes"] < config.max_episodes and progress["episodes"] < config.total_episodes
-                ):
-                    # ---- rollout: update_steps steps of every env ----
-                    for t in range(horizon):
-                        with stopwatch.section("inference"), torch.no_grad():
-                            action, logprob, value = agent.act(torch.as_tensor(obs, device=device))
-                            actions = action.cpu().numpy()
-                        with stopwatch.section("env_step"):
-                            next_obs, reward, done, info = engine.step(actions)
-                        obs_buf[t], actions_buf[t] = obs, actions
-                        logprob_buf[t], value_buf[t] = logprob.cpu().numpy(), value.cpu().numpy()
-                        reward_buf[t], done_buf[t] = reward * config.reward_scale, done
-                        episode_env += info["env_reward"]
-                        episode_alignment += info["alignment"]
-                        episode_fixes += info["fix"]
-                        episode_compliant += info["compliant"]
-                        obs = next_obs
-                        if done.all():  # the fixed horizon ends every env on the same step
-                            with stopwatch.section("logging"):
-                                compliance = episode_compliance(episode_compliant, episode_fixes)
-                                elapsed = round(time.perf_counter() - loop_started, 4)
-                                for i in range(n):
-                                    logger.log(
-                                        {
-                                            "episode": progress["episodes"] + i,
-                                            "workflow": workflow_name(workflow),
-                                            "env_return": round(float(episode_env[i]), 3),
-                                            "alignment_return": round(float(episode_alignment[i]), 3),
-                                            "fixes": int(episode_fixes[i]),
-                                            "compliance": "" if math.isnan(compliance[i]) else round(compliance[i], 4),
-                                            "update": progress["updates"],
-                                            "wall_s": elapsed,
-                                        }
-                                    )
-                            progress["episodes"] += n
-                            progress["workflow_episodes"] += n
-                            recent_returns = episode_env.tolist()
-                            recent_compliance = (
-                                float(np.nanmean(compliance)) if np.isfinite(compliance).any() else math.nan
-                            )
-                            curve.append((progress["episodes"], float(episode_env.mean())))
-                            bar.update(n)
-                            episode_env[:], episode_alignment[:], episode_fixes[:], episode_compliant[:] = 0, 0, 0, 0
-                            with stopwatch.section("env_step"):
-                                obs = engine.reset()
-
-                    # ---- PPO update, bootstrapping V where the rollout cuts an episode ----
-                    with stopwatch.section("update"):
-                        with torch.no_grad():
-                            last_value = agent.value(torch.as_tensor(obs, device=device)).cpu().numpy()
-                        advantages, returns = compute_gae(
-                            reward_buf, value_buf, done_buf, last_value, ppo.gamma, ppo.gae_lambda
-                        )
-                        flat = lambda a: torch.as_tensor(a.reshape(horizon * n, *a.shape[2:]), device=device)  # noqa: E731
-                        ppo_update(
-                            agent,
-                            optimizer,
-                            flat(obs_buf),
-                            flat(actions_buf),
-                            flat(logprob_buf),
-                            flat(advantages),
-                            flat(returns),
-                            ppo,
-                            generator,
-                        )
-                    progress["updates"] += 1
-
-                    # ---- at an episode boundary: compliance-based early stop, checkpoint ----
-                    if progress["updates"] * horizon % EPISODE_STEPS == 0:
-                        if (
-                            config.compliance_threshold is not None
-                            and math.isfinite(recent_compliance)
-                            and progress["workflow_episodes"] >= config.min_episodes
-                        ):
-                            threshold_met = recent_compliance >= config.compliance_threshold
-                            if threshold_met or (config.patience > 0 and stopper.step(recent_compliance)):
-                                break
-                        if time.perf_counter() - last_save >= config.checkpoint_every_s:
-                            save()
-                            last_save = time.perf_counter()
-                return WorkflowResult(
-                    workflow=workflow,
-                    env_return=float(np.mean(recent_returns)) if recent_returns else math.nan,
-                    compliance=recent_compliance,
-                    episodes=progress["workflow_episodes"],
-                    threshold_met=bool(threshold_met),
-                )
-
-            (result,) = backend.run_trials(functools.partial(train_workflow, stopper=stopper), [workflow])
+            run = WorkflowRun(
+                config,
+                agent,
+                optimizer,
+                generator,
+                engine,
+                device,
+                progress,
+                stopper,
+                stopwatch,
+                log_episodes=log_episodes,
+                at_episode_boundary=checkpoint_if_due,
+            )
+            if backend.isolated:
+                (outcome,) = backend.run_trials(IsolatedTrial(config, TrialState.capture(run)), [workflow])
+                outcome.state.restore(run)
+                for rows, mean_return in outcome.batches:
+                    log_episodes(rows, mean_return)
+                for name, seconds in outcome.time_split.items():
+                    stopwatch.add(name, seconds)
+                result = outcome.result
+            else:
+                (result,) = backend.run_trials(functools.partial(train_workflow, run=run), [workflow])
             search.observe(result)
             trained[workflow_name(workflow)] = copy.deepcopy(agent.state_dict())
             progress.update(workflow=None, workflow_episodes=0)
