@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from ppo_trading import train_ppo_optimized
+from ppo_trading.__main__ import main as package_main
 from ppo_trading.data import generate_synthetic_xauusd, write_ohlc_csv
 
 pytestmark = pytest.mark.distributed
@@ -58,3 +59,15 @@ def test_ray_address_auto_joins_the_running_cluster(bars_csv, tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert len((tmp_path / "42" / "training_log.csv").read_text().splitlines()) == 3
+
+
+def test_scaling_writes_candidates_per_minute_for_every_cell(tmp_path):
+    out = tmp_path / "scaling"
+    argv = ["scaling", "--preset", "ci", "--candidates", "2", "--workers", "1", "2", "--repeats", "1"]
+    argv += ["--out", str(out)]
+    assert package_main(argv) == 0
+    result = json.loads((out / "scaling.json").read_text())
+    cells = {f"{backend}/{workers}" for backend in ("process", "ray") for workers in (1, 2)}
+    assert set(result["runs"]) == cells and all(len(values) == 1 for values in result["runs"].values())
+    assert all(value > 0 for value in result["median_candidates_per_minute"].values())
+    assert result["identical_decisions_in_every_cell"] is True

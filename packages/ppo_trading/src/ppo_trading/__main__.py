@@ -1,4 +1,4 @@
-"""``python -m ppo_trading {train,bench,compare,generate-data,clear-cache}``."""
+"""``python -m ppo_trading {train,bench,scaling,compare,generate-data,clear-cache}``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from ppo_trading.cli import add_train_arguments, run_training
 from ppo_trading.compare import compare_runs
 from ppo_trading.data import generate_synthetic_xauusd, write_ohlc_csv
 from ppo_trading.features import clear_optimization_cache
+from ppo_trading.scaling import add_arguments as add_scaling_arguments
+from ppo_trading.scaling import scaling_command
 from trainkit import run_cli
 
 
@@ -25,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(train, original_by_default=False)
     bench = commands.add_parser("bench", help="original vs optimized, interleaved, same seeds: benchmark.json")
     add_bench_arguments(bench)
+    scaling = commands.add_parser(
+        "scaling", help="candidates/minute with 1, 2, ... workers for the process and Ray backends: scaling.json"
+    )
+    add_scaling_arguments(scaling)
     compare = commands.add_parser("compare", help="compare two finished runs: a table and a plot")
     compare.add_argument("--original", type=Path, required=True)
     compare.add_argument("--optimized", type=Path, required=True)
@@ -44,6 +50,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return run_training(args)
     if args.command == "bench":
         return bench_command(args)
+    if args.command == "scaling":
+        return scaling_command(args)
     if args.command == "compare":
         print(compare_runs(args.original, args.optimized, args.plot or args.optimized / "comparison.png"))
         return 0
