@@ -1,0 +1,80 @@
+"""Ray paths against a real Ray: RLlib PPO learns past random, Ray Tune trials match the local search.
+
+Run with ``pytest tests/workflow_rl --distributed -m distributed``: against the cluster that
+``ray start --head`` started when ``RAY_ADDRESS`` is set (``nox -s distributed``), else a local 2-CPU Ray.
+Ray is imported inside the fixture, so the normal test run never imports it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+from workflow_rl.cli import main
+
+from trainkit import run_cli
+
+pytestmark = pytest.mark.distributed
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init()  # joins the cluster RAY_ADDRESS names, as Ray does
+    else:
+        ray.init(num_cpus=2, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
+def _cli(*argv: str) -> None:
+    assert run_cli(main, list(argv), prog="workflow_rl") == 0
+
+
+def test_rllib_ppo_beats_random_on_the_same_episodes_and_resumes(ray_cluster, tmp_path):
+    command = ["rllib", "--env-runners", "2", "--envs-per-runner", "4", "--seed", "0", "--eval-episodes", "100"]
+    _cli(*command, "--iterations", "3", "--out", str(tmp_path))
+    report = json.loads((tmp_path / "rllib.json").read_text())
+    assert [row["iteration"] for row in report["iterations"]] == [1, 2, 3]
+    assert report["env_steps"] == 3 * 2000 and report["env_steps_per_s"] > 0
+    evaluation = report["eval"]
+    assert evaluation["ppo_greedy"]["episodes"] == evaluation["random"]["episodes"] == 100
+    # random loses about -1000 per episode to bline; PPO must be clearly better after 6000 env steps
+    assert evaluation["ppo_greedy"]["return_mean"] > evaluation["random"]["return_mean"] + 300
+    assert evaluation["beats_random"] is True
+    assert (tmp_path / "rllib_curve.png").stat().st_size > 0
+    assert (tmp_path / "checkpoint" / "rllib_checkpoint.json").exists()
+
+    _cli(*command, "--iterations", "4", "--out", str(tmp_path))  # the same command resumes from the checkpoint
+    resumed = json.loads((tmp_path / "rllib.json").read_text())
+    assert resumed["iterations"][:3] == report["iterations"]
+    assert [row["iteration"] for row in resumed["iterations"]] == [1, 2, 3, 4]
+
+
+def test_ray_tune_backend_gives_the_local_search_results(ray_cluster, tmp_path):
+    tiny = ["--n-envs", "8", "--total-episodes", "32", "--max-episodes", "16", "--seed", "3", "--device", "cpu"]
+    tiny += ["--compliance-threshold", "0.5"]
+    summaries, episodes = {}, {}
+    for backend in ("local", "ray"):
+        out = tmp_path / backend
+        _cli("train", *tiny, "--backend", backend, "--out", str(out))
+        summaries[backend] = json.loads((out / "summary.json").read_text())
+        with open(out / "episodes.csv", newline="") as handle:
+            episodes[backend] = [{k: v for k, v in row.items() if k != "wall_s"} for row in csv.DictReader(handle)]
+    assert len(summaries["ray"]["workflows"]) == 2
+    assert summaries["ray"]["workflows"] == summaries["local"]["workflows"]
+    assert summaries["ray"]["eval_return"] == summaries["local"]["eval_return"]
+    assert episodes["ray"] == episodes["local"] and len(episodes["ray"]) == 32
+
+
+def test_rllib_scaling_measures_one_and_two_env_runners(ray_cluster, tmp_path):
+    _cli("rllib-scaling", "--env-runners", "1", "2", "--iterations", "2", "--repeats", "1", "--out", str(tmp_path))
+    report = json.loads((tmp_path / "rllib_scaling.json").read_text())
+    assert [row["env_runners"] for row in report["rows"]] == [1, 2]
+    for row in report["rows"]:
+        assert row["median_env_steps_per_s"] > 0
+        assert [it["env_steps"] for it in row["iterations"][0]] == [2000, 2000]
+    assert "2 runner(s)" in report["summary"]
