@@ -34,7 +34,7 @@ def test_generate_train_evaluate_end_to_end(tmp_path, capsys):
     args = ["evaluate", "--run-dir", str(run_dir), "--data", str(dataset), "--fit-samples", "3", "--out", str(metrics)]
     assert entry_point(args) == 0
     reports = json.loads(metrics.read_text())
-    assert set(reports) == {"model", "model_on_fit_samples", "least_squares", "prior_only"}
+    assert set(reports) == {"model", "model_variance_rescaled", "model_on_fit_samples", "least_squares", "prior_only"}
     assert reports["least_squares"]["E0_g_per_L"]["mae"] < reports["prior_only"]["E0_g_per_L"]["mae"]
 
 

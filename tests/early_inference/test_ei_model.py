@@ -20,9 +20,30 @@ def test_tcn_is_causal():
     x = torch.randn(2, 3, 50)
     changed = x.clone()
     changed[:, 0, 30:] += 5.0
-    before, after = model.tcn(x), model.tcn(changed)
+    before, after = model.encode(x), model.encode(changed)
     torch.testing.assert_close(before[..., :30], after[..., :30])
     assert not torch.allclose(before[..., 30:], after[..., 30:])
+
+
+def test_channels_last_conv2d_path_equals_plain_causal_conv1d():
+    """The fast forward path is the same arithmetic as padded nn.Conv1d layers (gradients included)."""
+    torch.manual_seed(0)
+    model = EarlyInferenceModel(n_known=3, n_params=2, channels=[8, 6, 6], pooling="avg")
+    x = torch.randn(4, 3, 50)
+
+    def reference(x):
+        for block in model.tcn:
+            out = torch.relu(block.conv1(torch.nn.functional.pad(x, (block.left_pad, 0))))
+            out = torch.relu(block.conv2(torch.nn.functional.pad(out, (block.left_pad, 0))))
+            x = torch.relu(out + block.residual(x))
+        return x
+
+    fast, slow = model.encode(x), reference(x)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+    weight = model.tcn[1].conv2.weight
+    (grad_fast,) = torch.autograd.grad(fast.square().sum(), weight)
+    (grad_slow,) = torch.autograd.grad(slow.square().sum(), weight)
+    torch.testing.assert_close(grad_fast, grad_slow, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("pooling", ["avg", "weighted"])

@@ -33,7 +33,13 @@ def time_channels(times: torch.Tensor) -> torch.Tensor:
 
 
 class TemporalBlock(nn.Module):
-    """Two dilated causal convolutions (left padding only) with ReLU and dropout, plus a residual."""
+    """Two dilated causal convolutions (left padding only) with ReLU and dropout, plus a residual.
+
+    The parameters are ``nn.Conv1d``'s, but the forward pass runs them as ``conv2d`` over a
+    (batch, channels, 1, time) tensor in channels-last memory format: the same arithmetic, and oneDNN's
+    channels-last kernels are about twice as fast as its Conv1d path for these 16-32 channel layers
+    on CPU (the profile is in the README).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int, dropout: float) -> None:
         super().__init__()
@@ -43,10 +49,17 @@ class TemporalBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.residual = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
+    @staticmethod
+    def _causal(conv: nn.Conv1d, x: torch.Tensor, left_pad: int) -> torch.Tensor:
+        padded = F.pad(x, (left_pad, 0)) if left_pad else x
+        return F.conv2d(padded, conv.weight.unsqueeze(2), conv.bias, dilation=(1, conv.dilation[0]))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.dropout(F.relu(self.conv1(F.pad(x, (self.left_pad, 0)))))
-        out = self.dropout(F.relu(self.conv2(F.pad(out, (self.left_pad, 0)))))
-        return F.relu(out + self.residual(x))
+        """``x``: (batch, channels, 1, time), channels-last."""
+        out = self.dropout(F.relu(self._causal(self.conv1, x, self.left_pad)))
+        out = self.dropout(F.relu(self._causal(self.conv2, out, self.left_pad)))
+        residual = x if isinstance(self.residual, nn.Identity) else self._causal(self.residual, x, 0)
+        return F.relu(out + residual)
 
 
 class WeightedTemporalPooling(nn.Module):
@@ -110,8 +123,13 @@ class EarlyInferenceModel(nn.Module):
         self.mean_head = nn.Sequential(nn.Linear(features, head_hidden), nn.ReLU(), nn.Linear(head_hidden, n_params))
         self.var_head = nn.Sequential(nn.Linear(features, head_hidden), nn.ReLU(), nn.Linear(head_hidden, n_params))
 
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """TCN features (batch, channels, time) for input (batch, 3, time)."""
+        hidden = self.tcn(x.unsqueeze(2).contiguous(memory_format=torch.channels_last))
+        return hidden.squeeze(2)
+
     def features(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-        pooled = self.pool(self.tcn(x)).reshape(x.shape[0], -1)
+        pooled = self.pool(self.encode(x)).reshape(x.shape[0], -1)
         if known.shape[-1] == 0:
             return pooled
         return torch.cat([pooled, self.known_mlp(known)], dim=-1)
@@ -124,7 +142,7 @@ class EarlyInferenceModel(nn.Module):
         """Pooling weights over time (weighted pooling only)."""
         if not isinstance(self.pool, WeightedTemporalPooling):
             return None
-        return self.pool.weights(self.tcn(x))
+        return self.pool.weights(self.encode(x))
 
 
 def gaussian_nll_loss(

@@ -42,7 +42,9 @@ __all__ = [
     "ORIGINAL_CONFIG",
     "PreparedSplit",
     "TrainResult",
+    "build_model_and_optimizer",
     "load_trained_model",
+    "optimization_step",
     "predict",
     "prepare_split",
     "train",
@@ -110,7 +112,7 @@ def prepare_split(
     device: torch.device | str = "cpu",
 ) -> PreparedSplit:
     sim = simulators.get(data.config["simulator"])
-    obs = torch.as_tensor((data.obs[split][prefix_length] - sim.obs_center) / sim.obs_scale, dtype=torch.float32)
+    obs = torch.as_tensor(sim.network_input(data.obs[split][prefix_length], data.known[split]), dtype=torch.float32)
     clock = time_channels(torch.as_tensor(data.times[prefix_length], dtype=torch.float32))
     x = torch.cat([obs.unsqueeze(1), clock.unsqueeze(0).expand(len(obs), -1, -1)], dim=1).contiguous()
     known = torch.as_tensor((data.known[split] - normalizer[0]) / normalizer[1], dtype=torch.float32)
@@ -118,7 +120,7 @@ def prepare_split(
     return PreparedSplit(x.to(device), known.to(device), target.to(device))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: EarlyInferenceModel, split: PreparedSplit, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """Means and variances (target space) for a whole split, in eval mode."""
     model.eval()
@@ -130,7 +132,7 @@ def predict(model: EarlyInferenceModel, split: PreparedSplit, batch_size: int = 
     return torch.cat(means).cpu().numpy().astype(float), torch.cat(variances).cpu().numpy().astype(float)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def validation_nll(model: EarlyInferenceModel, split: PreparedSplit) -> float:
     mean, var = predict(model, split)
     return float(gaussian_nll_loss(torch.as_tensor(mean), torch.as_tensor(var), split.target.cpu().double()))
@@ -158,6 +160,38 @@ class TrainResult:
             if row["val_nll"] <= target_val_nll:
                 return row["elapsed_s"]
         return None
+
+
+def build_model_and_optimizer(
+    n_known: int,
+    n_params: int,
+    config: Mapping[str, Any],
+    model_kwargs: Mapping[str, Any],
+    device: str | torch.device = "cpu",
+) -> tuple[EarlyInferenceModel, torch.optim.Adam]:
+    """The network and its Adam optimizer for a training config (shared by ``train`` and the throughput probe)."""
+    model = EarlyInferenceModel(n_known=n_known, n_params=n_params, pooling=config["pooling"], **model_kwargs)
+    model = model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    return model, optimizer
+
+
+def optimization_step(
+    model: EarlyInferenceModel,
+    optimizer: torch.optim.Optimizer,
+    config: Mapping[str, Any],
+    x: torch.Tensor,
+    known: torch.Tensor,
+    target: torch.Tensor,
+) -> float:
+    """One Gaussian-NLL step with gradient clipping; returns the batch loss."""
+    mean, var = model(x, known)
+    loss = gaussian_nll_loss(mean, var, target, var_reg=config["var_reg"])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip_norm"])
+    optimizer.step()
+    return loss.item()
 
 
 def _check_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,10 +228,7 @@ def train(
     train_split = prepare_split(data, "train", prefix_length, normalizer, device)
     val_split = prepare_split(data, "val", prefix_length, normalizer, device)
     n_train, n_params = train_split.target.shape
-    model = EarlyInferenceModel(
-        n_known=train_split.known.shape[1], n_params=n_params, pooling=config["pooling"], **model_kwargs
-    ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    model, optimizer = build_model_and_optimizer(train_split.known.shape[1], n_params, config, model_kwargs, device)
     scheduler = WarmupThenPlateau(
         optimizer,
         warmup_epochs=config["warmup_epochs"],
@@ -255,13 +286,15 @@ def train(
             with watch.section("train"):
                 for start in range(0, n_train, config["batch_size"]):
                     batch = order[start : start + config["batch_size"]]
-                    mean, var = model(train_split.x[batch], train_split.known[batch])
-                    loss = gaussian_nll_loss(mean, var, train_split.target[batch], var_reg=config["var_reg"])
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip_norm"])
-                    optimizer.step()
-                    loss_sum += loss.item() * len(batch)
+                    loss = optimization_step(
+                        model,
+                        optimizer,
+                        config,
+                        train_split.x[batch],
+                        train_split.known[batch],
+                        train_split.target[batch],
+                    )
+                    loss_sum += loss * len(batch)
                     steps += 1
             with watch.section("validate"):
                 val_nll = validation_nll(model, val_split)
