@@ -26,8 +26,8 @@ __all__ = ["build_parser", "main", "train_main"]
 DEFAULT_BENCH_OUT = Path("reports/bench/workflow_rl")
 DEFAULT_SCALING_OUT = Path("reports/distributed/workflow_rl")
 RAY_ADDRESS_HELP = (
-    "Ray cluster to join: 'auto' = the one `ray start --head` started on this machine, or host:port; "
-    "default: $RAY_ADDRESS if set, else a local Ray for this run"
+    "Ray cluster to join: 'auto' (the cluster `ray start` runs on this node; an error if none) or host:port; "
+    "default: Ray's rule ($RAY_ADDRESS, else a cluster `ray start` runs on this node, else a local Ray for this run)"
 )
 
 

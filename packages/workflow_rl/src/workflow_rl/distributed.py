@@ -36,8 +36,8 @@ def require_ray() -> None:
 def ray_session(address: str | None) -> Iterator[Any]:
     """Use the Ray this process already joined, or ``ray.init(address)`` and shut it down afterwards.
 
-    ``address`` None starts a local Ray unless ``RAY_ADDRESS`` names a cluster (Ray's own rule);
-    ``"auto"`` joins the cluster that ``ray start --head`` started on this machine.
+    ``address`` None follows Ray's rule: ``RAY_ADDRESS``, else a cluster ``ray start`` runs on this node,
+    else a new local Ray; ``"auto"`` joins the cluster ``ray start`` runs on this node, or fails.
     """
     require_ray()
     import ray

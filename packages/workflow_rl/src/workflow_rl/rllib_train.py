@@ -248,7 +248,8 @@ def _plot_curve(history: list[dict[str, Any]], evaluation: dict[str, Any], path:
     points = [(r["env_steps_total"], r["episode_return_mean"]) for r in history if r["episode_return_mean"] is not None]
     fig, ax = plt.subplots(figsize=(6, 4))
     if points:
-        ax.plot(*zip(*points, strict=True), marker="o", label="training episodes (env + alignment)")
+        label = "training: sampled actions, env + alignment,\nmean of the last 100 episodes (RLlib)"
+        ax.plot(*zip(*points, strict=True), marker="o", label=label)
     ax.axhline(evaluation["ppo_greedy"]["return_mean"], color="tab:green", ls="--", label="PPO greedy, eval")
     ax.axhline(evaluation["random"]["return_mean"], color="tab:red", ls=":", label="random, same eval episodes")
     ax.set_xlabel("env steps")
