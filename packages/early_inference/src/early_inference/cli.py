@@ -14,7 +14,6 @@ from early_inference import simulators
 from early_inference.bench import run_bench
 from early_inference.evaluate import (
     GaussianPrediction,
-    fit_variance_scale,
     least_squares_fit,
     parameter_report,
     prior_only,
@@ -35,6 +34,7 @@ from early_inference.train_early_inference import (
     predict,
     prepare_split,
     train,
+    validation_variance_scale,
 )
 from trainkit import CheckpointError, ConfigError, latest_checkpoint, run_cli
 from trainkit.benchmark import add_bench_arguments
@@ -148,8 +148,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     model_prediction = GaussianPrediction(mean, var, (time.perf_counter() - started) / len(mean))
     truth = data.params[args.split]
     # Post-hoc variance scaling, fitted on the validation split (never on the split being scored).
-    val_mean, val_var = predict(model, prepare_split(data, "val", length, identity["normalizer"]))
-    variance_scale = fit_variance_scale(val_mean, val_var, sim.to_target(data.params["val"]))
+    variance_scale = validation_variance_scale(model, data, length, identity["normalizer"])
     head = slice(0, args.fit_samples)
     fit = least_squares_fit(sim, data.obs[args.split][length][head], data.known[args.split][head], data.times[length])
     reports = {

@@ -21,6 +21,7 @@ import torch
 
 from early_inference import simulators
 from early_inference.early_inference_model import EarlyInferenceModel, gaussian_nll_loss, time_channels
+from early_inference.evaluate import fit_variance_scale
 from early_inference.generate_early_inference_data import EarlyInferenceData
 from trainkit import (
     BatchedCSVLogger,
@@ -48,6 +49,7 @@ __all__ = [
     "predict",
     "prepare_split",
     "train",
+    "validation_variance_scale",
 ]
 
 # The design document's settings ("optimized").
@@ -136,6 +138,19 @@ def predict(model: EarlyInferenceModel, split: PreparedSplit, batch_size: int = 
 def validation_nll(model: EarlyInferenceModel, split: PreparedSplit) -> float:
     mean, var = predict(model, split)
     return float(gaussian_nll_loss(torch.as_tensor(mean), torch.as_tensor(var), split.target.cpu().double()))
+
+
+def validation_variance_scale(
+    model: EarlyInferenceModel,
+    data: EarlyInferenceData,
+    prefix_length: float,
+    normalizer: tuple[np.ndarray, np.ndarray],
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Post-hoc variance multipliers, one per parameter, fitted on the validation split only."""
+    sim = simulators.get(data.config["simulator"])
+    mean, var = predict(model, prepare_split(data, "val", prefix_length, normalizer, device))
+    return fit_variance_scale(mean, var, sim.to_target(data.params["val"]))
 
 
 @dataclass
