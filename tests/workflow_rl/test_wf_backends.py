@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
 import sys
 
 import pytest
@@ -56,5 +55,6 @@ def test_ray_paths_without_ray_name_the_extra_in_one_line(argv, tmp_path, monkey
 
 
 def test_the_base_package_does_not_import_ray():
-    code = "import sys, workflow_rl.cli; sys.exit('ray' in sys.modules)"  # cli imports every module but bench
-    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+    import workflow_rl.bench  # noqa: F401  (the one module cli imports lazily)
+
+    assert "ray" not in sys.modules  # nor did anything else this (non-distributed) session ran
