@@ -70,8 +70,8 @@ class BenchPreset:
 # ``pilot_original(preset)`` (seed 0, one thread), then a rule applied to its validation-NLL curves.
 # - ci: A's value after its last (3rd) epoch, rounded up to 0.01 (pilot: 1.385 / 1.387 / 1.396 at
 #   30 / 60 / 300 s).
-# - quick: A's value after the middle (5th of 10) epoch, rounded up to 0.05 (pilot: 0.860 / 0.938 /
-#   1.179), so "trained" means "as far as A gets in half its budget".
+# - quick: A's value after the middle (6th of 12) epoch, rounded up to 0.05 (pilot: 0.351 / 0.545 /
+#   0.849), so "trained" means "as far as A gets in half its budget".
 # - full: not piloted (hours); 0.5 is a placeholder well below the prior-only score.
 # For reference, the prior-only predictive scores 1.419 (0.5 log(2 pi e)) per parameter.
 PRESETS: dict[str, BenchPreset] = {
@@ -85,13 +85,13 @@ PRESETS: dict[str, BenchPreset] = {
         target_val_nll={30: 1.39, 60: 1.39, 300: 1.40},
     ),
     "quick": BenchPreset(
-        data={"n_train": 3072, "n_val": 512, "n_test": 512},
+        data={"n_train": 3584, "n_val": 512, "n_test": 512},
         profile="ci",
-        max_epochs=10,
+        max_epochs=12,
         seeds=3,
         fit_samples=48,
         throughput_steps=10,
-        target_val_nll={30: 0.90, 60: 0.95, 300: 1.20},
+        target_val_nll={30: 0.40, 60: 0.55, 300: 0.85},
     ),
     "full": BenchPreset(
         data={"n_train": 16000, "n_val": 2000, "n_test": 2000},
