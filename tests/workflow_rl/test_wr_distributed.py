@@ -78,3 +78,18 @@ def test_rllib_scaling_measures_one_and_two_env_runners(ray_cluster, tmp_path):
         assert row["median_env_steps_per_s"] > 0
         assert [it["env_steps"] for it in row["iterations"][0]] == [2000, 2000]
     assert "2 runner(s)" in report["summary"]
+
+
+def test_rllib_bad_settings_and_a_damaged_report_are_one_line_errors(tmp_path, capsys):
+    pytest.importorskip("ray")
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "rllib.json").write_text("{ not json")
+    for argv, message in [
+        (["rllib", "--iterations", "0"], "--iterations and --timesteps must be >= 1"),
+        (["rllib-scaling", "--env-runners", "1", "1"], "distinct counts"),
+        (["rllib", "--iterations", "1", "--out", str(tmp_path)], "not readable JSON"),
+    ]:
+        assert run_cli(main, argv, prog="workflow_rl") == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err
+    assert (tmp_path / "rllib.json").read_text() == "{ not json"  # nothing overwritten

@@ -15,7 +15,7 @@ from pathlib import Path
 from trainkit import ConfigError
 from trainkit.benchmark import add_bench_arguments, current_command
 from workflow_rl.baselines import BASELINES, evaluate_policy, make_baseline
-from workflow_rl.distributed import ray_session
+from workflow_rl.distributed import ray_session, require_ray
 from workflow_rl.logs import default_log_dir
 from workflow_rl.sim import RED_AGENTS
 from workflow_rl.trainer import FAST, ORIGINAL, TrainConfig, train, with_path
@@ -162,9 +162,11 @@ def _run_baselines(args: argparse.Namespace) -> int:
 
 
 def _rllib_config(args: argparse.Namespace, env_runners: int):
+    """The validated RLlib settings, before any Ray process starts (imports Ray, or fails in one line)."""
+    require_ray()
     from workflow_rl.rllib_train import RLlibConfig
 
-    return RLlibConfig(
+    config = RLlibConfig(
         env_runners=env_runners,
         envs_per_runner=args.envs_per_runner,
         iterations=args.iterations if args.timesteps is None else None,
@@ -176,14 +178,18 @@ def _rllib_config(args: argparse.Namespace, env_runners: int):
         lr=args.lr,
         eval_episodes=args.eval_episodes,
     )
+    config.validate()
+    return config
 
 
 def _run_rllib(args: argparse.Namespace) -> int:
-    with ray_session(args.ray_address):
-        from workflow_rl.rllib_train import train_rllib
+    config = _rllib_config(args, args.env_runners)
+    from workflow_rl.rllib_train import resume_history, train_rllib
 
-        out = args.out or default_log_dir("rllib")
-        doc = train_rllib(_rllib_config(args, args.env_runners), out, current_command("workflow_rl"))
+    out = args.out or default_log_dir("rllib")
+    resume_history(config, out)  # refuse a damaged or different run in --out before Ray starts
+    with ray_session(args.ray_address):
+        doc = train_rllib(config, out, current_command("workflow_rl"))
     evaluation = doc["eval"]
     print(
         f"{doc['env_steps']} env steps in {doc['train_time_s']:.1f} s ({doc['env_steps_per_s']} env steps/s); "
@@ -195,16 +201,12 @@ def _run_rllib(args: argparse.Namespace) -> int:
 
 
 def _run_rllib_scaling(args: argparse.Namespace) -> int:
-    with ray_session(args.ray_address):
-        from workflow_rl.rllib_train import measure_scaling
+    config = _rllib_config(args, args.env_runners[0])
+    from workflow_rl.rllib_train import check_scaling_arguments, measure_scaling
 
-        doc = measure_scaling(
-            _rllib_config(args, args.env_runners[0]),
-            args.env_runners,
-            args.repeats,
-            args.out,
-            current_command("workflow_rl"),
-        )
+    check_scaling_arguments(config, args.env_runners, args.repeats)
+    with ray_session(args.ray_address):
+        doc = measure_scaling(config, args.env_runners, args.repeats, args.out, current_command("workflow_rl"))
     print(doc["summary"])
     print(f"wrote {args.out / 'rllib_scaling.json'}")
     return 0

@@ -22,12 +22,21 @@ from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.tune.registry import register_env
 
-from trainkit import ConfigError, RunResult, atomic_write, progress_bar, run_interleaved
+from trainkit import CheckpointError, ConfigError, RunResult, atomic_write, progress_bar, run_interleaved
 from workflow_rl.baselines import evaluate_policy, make_baseline
 from workflow_rl.sim import EPISODE_STEPS, RED_AGENTS, NetDefenseEnv
 from workflow_rl.workflows import ALL_WORKFLOWS, DEFAULT_ALIGNMENT_LAMBDA, workflow_name
 
-__all__ = ["ENV_NAME", "RLlibConfig", "build_algorithm", "make_env", "measure_scaling", "train_rllib"]
+__all__ = [
+    "ENV_NAME",
+    "RLlibConfig",
+    "build_algorithm",
+    "check_scaling_arguments",
+    "make_env",
+    "measure_scaling",
+    "resume_history",
+    "train_rllib",
+]
 
 ENV_NAME = "workflow_rl-net_defense"
 CHECKPOINT_DIR = "checkpoint"
@@ -57,7 +66,7 @@ class RLlibConfig:
             raise ConfigError("--env-runners must be >= 0 and --envs-per-runner >= 1")
         if (self.iterations is None) == (self.timesteps is None):
             raise ConfigError("give exactly one of --iterations and --timesteps")
-        if (self.iterations or 1) < 1 or (self.timesteps or 1) < 1:
+        if (self.iterations if self.iterations is not None else self.timesteps) < 1:
             raise ConfigError("--iterations and --timesteps must be >= 1")
         if self.red_agent not in RED_AGENTS:
             raise ConfigError(f"--red-agent must be one of {', '.join(RED_AGENTS)}")
@@ -157,24 +166,39 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
         handle.write(json.dumps(doc, indent=2) + "\n")
 
 
+def resume_history(config: RLlibConfig, out: Path) -> list[dict[str, Any]]:
+    """The iterations already trained in ``out`` (none for a new folder); refuses other settings or damage.
+
+    Cheap and Ray-free, so the CLI calls it before starting Ray.
+    """
+    report_path, checkpoint = out / REPORT_NAME, out / CHECKPOINT_DIR
+    if not checkpoint.exists():
+        return []
+    if not report_path.exists():
+        raise CheckpointError(f"{checkpoint} has no {REPORT_NAME} beside it; use a new --out")
+    try:
+        previous = json.loads(report_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{report_path}: not readable JSON ({exc}); use a new --out") from exc
+    if previous.get("identity") != _identity(config):
+        raise ConfigError(f"{out} holds a run with other settings ({previous.get('identity')}); use a new --out")
+    return previous["iterations"]
+
+
 def train_rllib(config: RLlibConfig, out: Path, command: str, show_progress: bool = True) -> dict[str, Any]:
     """Train (or resume from ``out/checkpoint``), evaluate against ``random``, write ``out/rllib.json`` + PNG."""
     config.validate()
+    history = resume_history(config, out)
     out.mkdir(parents=True, exist_ok=True)
     report_path, checkpoint = out / REPORT_NAME, out / CHECKPOINT_DIR
-    history: list[dict[str, Any]] = []
-    if checkpoint.exists():
-        if not report_path.exists():
-            raise ConfigError(f"{checkpoint} has no {REPORT_NAME} beside it; use a new --out")
-        previous = json.loads(report_path.read_text())
-        if previous["identity"] != _identity(config):
-            raise ConfigError(f"{out} holds a run with other settings ({previous['identity']}); use a new --out")
-        history = previous["iterations"]
 
     algo = build_algorithm(config)
     try:
         if checkpoint.exists():
-            algo.restore_from_path(str(checkpoint.resolve()))
+            try:
+                algo.restore_from_path(str(checkpoint.resolve()))
+            except Exception as exc:  # RLlib raises many types for a damaged checkpoint
+                raise CheckpointError(f"{checkpoint}: RLlib cannot restore it ({exc}); use a new --out") from exc
             history = history[: algo.iteration]  # the json may be one iteration ahead of a killed save
         total = config.iterations if config.iterations is not None else config.timesteps
         quiet = {} if show_progress else {"disable": True}
@@ -262,6 +286,13 @@ def _plot_curve(history: list[dict[str, Any]], evaluation: dict[str, Any], path:
     plt.close(fig)
 
 
+def check_scaling_arguments(config: RLlibConfig, runner_counts: list[int], repeats: int) -> None:
+    if any(count < 0 for count in runner_counts) or len(set(runner_counts)) != len(runner_counts):
+        raise ConfigError("--env-runners takes distinct counts >= 0")
+    if repeats < 1 or (config.iterations or 0) < 2:
+        raise ConfigError("--repeats must be >= 1 and --iterations >= 2 (the first iteration is warm-up)")
+
+
 def measure_scaling(
     config: RLlibConfig, runner_counts: list[int], repeats: int, out: Path, command: str
 ) -> dict[str, Any]:
@@ -269,10 +300,7 @@ def measure_scaling(
 
     The first iteration of each run (actor start-up, first weight sync) is left out of the rate.
     """
-    if any(count < 0 for count in runner_counts) or len(set(runner_counts)) != len(runner_counts):
-        raise ConfigError("--env-runners takes distinct counts >= 0")
-    if repeats < 1 or (config.iterations or 0) < 2:
-        raise ConfigError("--repeats must be >= 1 and --iterations >= 2 (the first iteration is warm-up)")
+    check_scaling_arguments(config, runner_counts, repeats)
 
     def run_with(count: int):
         def run(seed: int) -> RunResult:
