@@ -54,6 +54,7 @@ def test_bench_writes_the_contract_with_baselines_and_plots(tmp_path, monkeypatc
         seeds=2,
         fit_samples=2,
         throughput_steps=2,
+        mlp_max_epochs=3,
         target_val_nll={30: 10.0, 60: 10.0, 300: -100.0},
     )
     monkeypatch.setitem(bench.PRESETS, "ci", tiny)
@@ -68,8 +69,26 @@ def test_bench_writes_the_contract_with_baselines_and_plots(tmp_path, monkeypatc
             assert run["extra"]["per_prefix"]["30"]["time_to_target_s"] > 0
             assert run["work"]["epochs"] == 6
     extra = doc["extra_comparisons"]
-    for key in ("ab_per_prefix", "baselines", "identifiability_k_d", "calibration", "throughput", "attention"):
+    for key in (
+        "ab_per_prefix",
+        "baselines",
+        "identifiability_k_d",
+        "calibration",
+        "throughput",
+        "attention",
+        "C_flatten",
+        "mlp_on_prefix",
+    ):
         assert isinstance(extra[key]["summary"], str) and extra[key]["summary"]
+    assert set(doc["modes"]) == {"original", "optimized"}  # the extra arm stays out of the A/B
+    for key in ("C_flatten", "mlp_on_prefix"):
+        for length in ("30", "60", "300"):
+            cells = extra[key][length]
+            assert 0 <= cells["k_d_per_s_coverage_1sigma"] <= 1 and cells["e0_mae_ratio_over_fit"] > 0
+            assert extra["identifiability_k_d"][length][key] == cells["k_d_rmse_over_prior_sd"]
+        assert isinstance(extra[key]["learns_k_d"], bool)
+    assert extra["C_flatten"]["300"]["test_nll_by_seed"] != extra["ab_per_prefix"]["300"]["test_nll"]["optimized"]
+    assert extra["mlp_on_prefix"]["30"]["epochs_by_seed"]["E0_g_per_L"] == [3, 3]
     assert extra["baselines"]["300"]["fit_time_over_model_time"] > 1
     for name in ("predicted_vs_true.png", "calibration.png", "lr_and_loss.png"):
         assert (tmp_path / "out" / name).stat().st_size > 1000

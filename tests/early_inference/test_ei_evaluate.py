@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from early_inference import simulators
 from early_inference.evaluate import (
     calibration_curve,
     crps_gaussian,
+    flat_prefix_inputs,
     gaussian_metrics,
     least_squares_fit,
+    mlp_on_prefix,
     parameter_report,
     prior_only,
 )
@@ -47,3 +50,28 @@ def test_prior_only_has_no_skill_and_least_squares_recovers_e0():
     assert np.all(np.abs(sim.from_target(fit.mean)[:, 0] / truth[:, 0] - 1) < 0.1)
     assert fit.seconds_per_sample > 0
     assert report["k_d_per_s"]["rmse_over_prior_sd"] < 0.6
+
+
+def test_mlp_on_prefix_learns_a_late_vs_early_contrast_and_is_reproducible():
+    """The target is the prefix's late-minus-early slope, which no sum over time steps can read."""
+    generator = torch.Generator().manual_seed(0)
+
+    def make(n):
+        slope = torch.randn(n, 1, generator=generator)
+        steps = torch.linspace(0, 1, 20)
+        x = torch.zeros(n, 3, 20)
+        x[:, 0] = slope * (steps - 0.5) + 0.05 * torch.randn(n, 20, generator=generator)
+        known = torch.randn(n, 2, generator=generator)
+        return flat_prefix_inputs(x, known), torch.cat([slope, known[:, :1]], dim=1)
+
+    (train_in, train_y), (val_in, val_y), (test_in, test_y) = make(512), make(128), make(256)
+    assert train_in.shape == (512, 22)
+    result = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, seed=0, max_epochs=40, patience=5)
+    rmse = np.sqrt(np.mean((result.prediction.mean - test_y.numpy()) ** 2, axis=0))
+    assert np.all(rmse < 0.3 * test_y.numpy().std(axis=0))  # both parameters learned
+    sigma = np.sqrt(result.prediction.var).mean(axis=0)
+    assert np.all(sigma < 0.5 * test_y.numpy().std(axis=0)) and np.all(sigma > 0.5 * rmse)  # shrunk, not collapsed
+    assert len(result.epochs) == 2 and all(1 <= e <= 40 for e in result.epochs)
+    assert result.train_seconds > 0 and result.prediction.seconds_per_sample > 0
+    again = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, seed=0, max_epochs=40, patience=5)
+    np.testing.assert_array_equal(again.prediction.mean, result.prediction.mean)

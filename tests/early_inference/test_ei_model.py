@@ -8,6 +8,7 @@ import pytest
 import torch
 from early_inference.early_inference_model import (
     EarlyInferenceModel,
+    FlattenTemporalReadout,
     WeightedTemporalPooling,
     gaussian_nll_loss,
     time_channels,
@@ -46,10 +47,10 @@ def test_channels_last_conv2d_path_equals_plain_causal_conv1d():
     torch.testing.assert_close(grad_fast, grad_slow, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("pooling", ["avg", "weighted"])
+@pytest.mark.parametrize("pooling", ["avg", "weighted", "flatten"])
 def test_outputs_have_positive_variance_and_work_without_known_inputs(pooling):
     for n_known in (0, 3):
-        model = EarlyInferenceModel(n_known=n_known, n_params=2, channels=[8, 8], pooling=pooling)
+        model = EarlyInferenceModel(n_known=n_known, n_params=2, channels=[8, 8], pooling=pooling, sequence_length=40)
         mean, var = model(torch.randn(5, 3, 40), torch.randn(5, n_known))
         assert mean.shape == var.shape == (5, 2)
         assert torch.all(var > 0)
@@ -111,3 +112,44 @@ def test_time_channels_are_standardised():
     assert channels.shape == (2, 100)
     assert channels[0].mean().abs() < 1e-5 and channels[0].std().item() == pytest.approx(1.0, rel=1e-4)
     torch.testing.assert_close(channels[1], torch.full((100,), channels[0][1] - channels[0][0]))
+
+
+def test_flatten_readout_sees_positions_where_avg_pooling_does_not():
+    torch.manual_seed(0)
+    h = torch.randn(3, 8, 20)
+    reversed_in_time = h.flip(-1)
+    readout = FlattenTemporalReadout(channels=8, sequence_length=20, out_features=8)
+    assert readout(h).shape == (3, 8)
+    assert not torch.allclose(readout(h), readout(reversed_in_time))
+    avg = torch.nn.AdaptiveAvgPool1d(1)
+    torch.testing.assert_close(avg(h), avg(reversed_in_time))
+
+
+def test_flatten_model_differs_from_avg_and_checks_its_length():
+    torch.manual_seed(0)
+    flat = EarlyInferenceModel(n_known=3, n_params=2, channels=[8, 8], pooling="flatten", sequence_length=30)
+    avg = EarlyInferenceModel(n_known=3, n_params=2, channels=[8, 8], pooling="avg")
+    avg.load_state_dict({k: v for k, v in flat.state_dict().items() if not k.startswith("pool.")}, strict=True)
+    x, known = torch.randn(4, 3, 30), torch.randn(4, 3)
+    torch.testing.assert_close(flat.encode(x), avg.encode(x))  # same TCN weights ...
+    assert not torch.allclose(flat(x, known)[0], avg(x, known)[0])  # ... different readout
+    with pytest.raises(ValueError, match="sequence_length"):
+        EarlyInferenceModel(n_known=3, n_params=2, pooling="flatten")
+    with pytest.raises(ValueError, match="30 time steps"):
+        flat(torch.randn(4, 3, 31), known)
+
+
+def test_flatten_model_trains_on_a_tiny_batch():
+    torch.manual_seed(0)
+    model = EarlyInferenceModel(n_known=3, n_params=2, channels=[8, 8], pooling="flatten", sequence_length=30)
+    x, known = torch.randn(32, 3, 30), torch.randn(32, 3)
+    target = torch.stack([x[:, 0, -1] - x[:, 0, 0], known[:, 0]], dim=1)  # needs positions
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        loss = gaussian_nll_loss(*model(x, known), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 1.0

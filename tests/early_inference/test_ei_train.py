@@ -8,7 +8,14 @@ import itertools
 import pytest
 import torch
 from early_inference.generate_early_inference_data import generate_dataset
-from early_inference.train_early_inference import CONFIG, ORIGINAL_CONFIG, load_trained_model, train
+from early_inference.train_early_inference import (
+    CONFIG,
+    FLATTEN_CONFIG,
+    ORIGINAL_CONFIG,
+    load_trained_model,
+    prepare_split,
+    train,
+)
 
 from trainkit import CheckpointError, ConfigError
 
@@ -88,3 +95,14 @@ def test_time_to_target_is_none_when_never_reached(data):
     assert result.time_to_target(-100.0) is None
     assert result.time_to_target(1e9) == pytest.approx(result.history[0]["elapsed_s"])
     assert result.samples_per_s > 0
+
+
+def test_flatten_arm_trains_checkpoints_and_reloads(data, tmp_path):
+    result = train(data, 30, small(FLATTEN_CONFIG), TINY_MODEL, seed=0, max_epochs=3, run_dir=tmp_path)
+    assert result.model.pooling_kind == "flatten"
+    assert result.history[-1]["val_nll"] < result.history[0]["val_nll"]
+    model, identity = load_trained_model(sorted(tmp_path.glob("*.pt"))[-1])
+    assert identity["model_kwargs"]["sequence_length"] == 24
+    split = prepare_split(data, "val", 30, result.normalizer)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(split.x, split.known), result.model(split.x, split.known))

@@ -3,7 +3,9 @@
 For each seed, each mode trains one model per prefix length on the same cached dataset with the same
 epoch budget. ``speedup`` is the wall time to a fixed validation-NLL target (summed over prefixes),
 A over B; the quality metric is the test NLL at the longest prefix (lower is better). Baselines
-(prior-only, least-squares fit), throughput and calibration go under ``extra_comparisons``.
+(prior-only, least-squares fit, an MLP on the flattened prefix), throughput and calibration go under
+``extra_comparisons``, with an extra arm C (flatten readout + CONFIG) trained interleaved with A and B
+on the same seeds and epochs but kept out of the contract's A/B.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from early_inference import simulators
 from early_inference.evaluate import (
     GaussianPrediction,
     calibration_curve,
+    flat_prefix_inputs,
     least_squares_fit,
+    mlp_on_prefix,
     parameter_report,
     prior_only,
 )
@@ -32,9 +36,11 @@ from early_inference.generate_early_inference_data import EarlyInferenceData, lo
 from early_inference.plots import plot_calibration, plot_lr_and_loss, plot_predicted_vs_true
 from early_inference.train_early_inference import (
     CONFIG,
+    FLATTEN_CONFIG,
     MODEL_PROFILES,
     ORIGINAL_CONFIG,
     build_model_and_optimizer,
+    known_normalizer,
     optimization_step,
     predict,
     prepare_split,
@@ -48,6 +54,7 @@ __all__ = ["MODES", "PRESETS", "BenchPreset", "pilot_original", "run_bench"]
 
 MODES = {"original": ORIGINAL_CONFIG, "optimized": CONFIG}
 MODE_LETTERS = {"original": "A", "optimized": "B"}
+EXTRA_ARM = "C_flatten"  # FLATTEN_CONFIG: trained like B, reported only under extra_comparisons
 THROUGHPUT_GOAL = 20_000.0  # samples/s at the CI model size on 2 cores (the issue's goal)
 LEVELS = np.linspace(0.05, 0.95, 19)
 NOMINAL = {k: float(stats.norm.cdf(k) - stats.norm.cdf(-k)) for k in (1, 2)}
@@ -61,6 +68,7 @@ class BenchPreset:
     seeds: int
     fit_samples: int
     throughput_steps: int
+    mlp_max_epochs: int  # the flattened-prefix MLP baseline (early-stopped on validation NLL)
     # Validation NLL (target space, mean over parameters) that counts as "trained", per prefix length.
     # Fixed before the comparison, the same for both modes; a run that never reaches it gets null.
     target_val_nll: dict[float, float]
@@ -82,6 +90,7 @@ PRESETS: dict[str, BenchPreset] = {
         seeds=1,
         fit_samples=16,
         throughput_steps=4,
+        mlp_max_epochs=30,
         target_val_nll={30: 1.39, 60: 1.39, 300: 1.40},
     ),
     "quick": BenchPreset(
@@ -91,6 +100,7 @@ PRESETS: dict[str, BenchPreset] = {
         seeds=3,
         fit_samples=48,
         throughput_steps=10,
+        mlp_max_epochs=150,
         target_val_nll={30: 0.40, 60: 0.55, 300: 0.85},
     ),
     "full": BenchPreset(
@@ -100,6 +110,7 @@ PRESETS: dict[str, BenchPreset] = {
         seeds=3,
         fit_samples=300,
         throughput_steps=20,
+        mlp_max_epochs=300,
         target_val_nll={30: 0.5, 60: 0.5, 300: 0.5},
     ),
 }
@@ -301,19 +312,34 @@ def run_bench(
             "prior_only": parameter_report(sim, prior_only(sim, len(data.params["test"])), data.params["test"]),
         }
 
+    mlp_runs = _mlp_baseline(sim, data, preset, seeds)
+
     details: dict[tuple[str, int], dict[float, dict[str, Any]]] = {}
+    arms = {**MODES, EXTRA_ARM: FLATTEN_CONFIG}
 
     def mode_runner(name: str):
         def run(seed: int) -> RunResult:
-            result, per_prefix = _train_all_prefixes(data, MODES[name], preset, seed, resolved)
+            result, per_prefix = _train_all_prefixes(data, arms[name], preset, seed, resolved)
             details[(name, seed)] = per_prefix
             return result
 
         return run
 
-    results = run_interleaved({name: mode_runner(name) for name in MODES}, seeds, desc="early_inference bench")
+    all_results = run_interleaved({name: mode_runner(name) for name in arms}, seeds, desc="early_inference bench")
+    results = {name: all_results[name] for name in MODES}
 
     extra = _extra_comparisons(sim, data, preset, seeds, results, details, baselines)
+    extra[EXTRA_ARM] = _flatten_arm_comparison(sim, data, preset, seeds, all_results, details, baselines)
+    extra["mlp_on_prefix"] = _mlp_comparison(sim, data, preset, seeds, mlp_runs, details, baselines)
+    for length in data.prefix_lengths:
+        key = f"{length:g}"
+        extra["identifiability_k_d"][key][EXTRA_ARM] = extra[EXTRA_ARM][key]["k_d_rmse_over_prior_sd"]
+        extra["identifiability_k_d"][key]["mlp_on_prefix"] = extra["mlp_on_prefix"][key]["k_d_rmse_over_prior_sd"]
+    extra["identifiability_k_d"]["summary"] += "; position-aware readouts, same inputs: " + ", ".join(
+        f"{length:g} s C {extra[EXTRA_ARM][f'{length:g}']['k_d_rmse_over_prior_sd']:.2f} / "
+        f"MLP {extra['mlp_on_prefix'][f'{length:g}']['k_d_rmse_over_prior_sd']:.2f}"
+        for length in data.prefix_lengths
+    )
     extra["setup"] = {
         "summary": (
             f"{simulator}: {preset.data['n_train']} train / {preset.data['n_val']} val / {preset.data['n_test']} test "
@@ -342,6 +368,7 @@ def run_bench(
         notes=[
             "original = AdaptiveAvgPool1d + ORIGINAL_CONFIG (batch 128, lr 5e-4, no warmup); "
             "optimized = WeightedTemporalPooling + CONFIG (batch 256, lr 1e-3, 5 warmup epochs); same epochs.",
+            f"{EXTRA_ARM} (extra_comparisons only) = flatten readout + CONFIG, trained interleaved with A and B.",
             "speedup = training wall time until the validation NLL first reaches the preset's fixed target, "
             "summed over prefix lengths, original over optimized; null when a run never reaches it.",
             f"ab_per_prefix: {extra['ab_per_prefix']['summary']}",
@@ -529,6 +556,125 @@ def _extra_comparisons(sim, data, preset, seeds, results, details, baselines) ->
         "throughput": throughput,
         "attention": attention,
     }
+
+
+def _mlp_baseline(sim, data: EarlyInferenceData, preset: BenchPreset, seeds: list[int]) -> dict[tuple[int, float], Any]:
+    """``mlp_on_prefix`` per seed and prefix on the prepared inputs the TCN sees (CPU, bench threads)."""
+    normalizer = known_normalizer(data)
+    runs = {}
+    for length in data.prefix_lengths:
+        splits = {split: prepare_split(data, split, length, normalizer) for split in ("train", "val", "test")}
+        inputs = {split: flat_prefix_inputs(s.x, s.known) for split, s in splits.items()}
+        for seed in seeds:
+            runs[(seed, length)] = mlp_on_prefix(
+                inputs["train"],
+                splits["train"].target,
+                inputs["val"],
+                splits["val"].target,
+                inputs["test"],
+                seed=seed,
+                max_epochs=preset.mlp_max_epochs,
+                batch_size=256,
+            )
+    return runs
+
+
+def _readout_cells(sim, data, preset, reports: list[dict[str, Any]], head_reports: list[dict[str, Any]], fit):
+    """Seed medians of the metrics reported for every readout, and the E0 MAE ratio over the fit."""
+    names = sim.param_names
+    e0, kd = names
+    cells: dict[str, Any] = {"test_nll": _median([r["nll_mean"] for r in reports])}
+    for name in names:
+        for metric in ("rmse_over_prior_sd", "mae", "nll", "coverage_1sigma", "coverage_2sigma"):
+            cells[f"{name}_{metric}"] = _median([r[name][metric] for r in reports])
+    cells["k_d_rmse_over_prior_sd"] = cells[f"{kd}_rmse_over_prior_sd"]
+    head_mae = _median([h[e0]["mae"] for h in head_reports])
+    cells["e0_mae_on_fit_samples"] = head_mae
+    cells["e0_mae_ratio_over_fit"] = head_mae / fit[e0]["mae"]
+    cells["seconds_per_sample"] = _median([r["seconds_per_sample"] for r in reports])
+    return cells
+
+
+def _readout_line(key: str, cells: dict[str, Any], names, compare: str) -> str:
+    e0, kd = names
+    return (
+        f"{key} s: {kd} RMSE/prior sd {cells['k_d_rmse_over_prior_sd']:.2f} ({compare}), {e0} MAE "
+        f"x{cells['e0_mae_ratio_over_fit']:.1f} of the fit, 1σ coverage {100 * cells[f'{e0}_coverage_1sigma']:.0f}/"
+        f"{100 * cells[f'{kd}_coverage_1sigma']:.0f}%, NLL {cells['test_nll']:.3f}"
+    )
+
+
+def _learned_verdict(out: dict[str, Any], data) -> str:
+    """The identifiability rule used for B: learned when k_d RMSE / prior sd < 0.9 at some prefix."""
+    learned = min(out[f"{length:g}"]["k_d_rmse_over_prior_sd"] for length in data.prefix_lengths) < 0.9
+    out["learns_k_d"] = learned
+    return "learns k_d (< 0.9 at some prefix)" if learned else "k_d NOT learned (>= 0.9 at every prefix)"
+
+
+def _flatten_arm_comparison(sim, data, preset, seeds, all_results, details, baselines) -> dict[str, Any]:
+    by_seed = {run.seed: run for run in all_results[EXTRA_ARM]}
+    optimized = {run.seed: run for run in all_results["optimized"]}
+    out: dict[str, Any] = {}
+    lines = []
+    for length in data.prefix_lengths:
+        key = f"{length:g}"
+        reports = [by_seed[s].extra["per_prefix"][key]["test"] for s in seeds]
+        heads = [details[(EXTRA_ARM, s)][length]["head_report"] for s in seeds]
+        cells = _readout_cells(sim, data, preset, reports, heads, baselines[key]["least_squares"])
+        cells["test_nll_by_seed"] = [r["nll_mean"] for r in reports]
+        cells["wall_s_median"] = _median([by_seed[s].extra["per_prefix"][key]["wall_s"] for s in seeds])
+        b_kd = _median(
+            [optimized[s].extra["per_prefix"][key]["test"][sim.param_names[1]]["rmse_over_prior_sd"] for s in seeds]
+        )
+        b_nll = [optimized[s].extra["per_prefix"][key]["test"]["nll_mean"] for s in seeds]
+        cells["verdict_nll_vs_optimized"] = _seed_spread_verdict(b_nll, cells["test_nll_by_seed"]).replace(
+            "optimized", EXTRA_ARM
+        )
+        out[key] = cells
+        lines.append(_readout_line(key, cells, sim.param_names, f"B {b_kd:.2f}") + f" vs B {_median(b_nll):.3f}")
+    verdict = _learned_verdict(out, data)
+    out["summary"] = (
+        f"C = flatten readout + CONFIG, {preset.max_epochs} epochs, seeds {seeds} (medians): "
+        + "; ".join(lines)
+        + f". C {verdict}"
+    )
+    return out
+
+
+def _mlp_comparison(sim, data, preset, seeds, mlp_runs, details, baselines) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    lines = []
+    head = slice(0, preset.fit_samples)
+    for length in data.prefix_lengths:
+        key = f"{length:g}"
+        runs = [mlp_runs[(s, length)] for s in seeds]
+        reports = [parameter_report(sim, r.prediction, data.params["test"]) for r in runs]
+        heads = [
+            parameter_report(
+                sim,
+                GaussianPrediction(r.prediction.mean[head], r.prediction.var[head], r.prediction.seconds_per_sample),
+                data.params["test"][head],
+            )
+            for r in runs
+        ]
+        fit = baselines[key]["least_squares"]
+        cells = _readout_cells(sim, data, preset, reports, heads, fit)
+        cells["train_seconds_median"] = _median([r.train_seconds for r in runs])
+        cells["epochs_by_seed"] = {sim.param_names[j]: [r.epochs[j] for r in runs] for j in range(2)}
+        cells["fit_time_over_mlp_time"] = fit["seconds_per_sample"] / cells["seconds_per_sample"]
+        out[key] = cells
+        lines.append(
+            _readout_line(key, cells, sim.param_names, f"fit {fit[sim.param_names[1]]['rmse_over_prior_sd']:.2f}")
+            + f", train {cells['train_seconds_median']:.1f} s, {cells['seconds_per_sample'] * 1e6:.1f} µs/sample"
+        )
+    verdict = _learned_verdict(out, data)
+    out["summary"] = (
+        "Gaussian MLP per parameter (2x128 ReLU) on the flattened prepared prefix + known inputs, early-stopped "
+        f"on val NLL (<= {preset.mlp_max_epochs} epochs), seeds {seeds} (medians): "
+        + "; ".join(lines)
+        + f". MLP {verdict}"
+    )
+    return out
 
 
 def _write_plots(out_dir: Path, sim, data: EarlyInferenceData, seed: int, details) -> None:

@@ -28,6 +28,7 @@ from early_inference.generate_early_inference_data import (
 )
 from early_inference.train_early_inference import (
     CONFIG,
+    FLATTEN_CONFIG,
     MODEL_PROFILES,
     ORIGINAL_CONFIG,
     load_trained_model,
@@ -66,7 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train one model for one prefix length; rerun to resume")
     tr.add_argument("--data", type=Path, required=True, help="dataset .npz written by `generate`")
     tr.add_argument("--prefix-length", type=float, required=True)
-    tr.add_argument("--mode", choices=["original", "optimized"], default="optimized")
+    tr.add_argument(
+        "--mode",
+        choices=["original", "optimized", "flatten"],
+        default="optimized",
+        help="original = avg pooling + ORIGINAL_CONFIG, optimized = weighted pooling + CONFIG, "
+        "flatten = position-aware flatten readout + CONFIG (the bench's extra arm C)",
+    )
     tr.add_argument("--profile", choices=sorted(MODEL_PROFILES), default="bench")
     tr.add_argument("--epochs", type=int, default=60)
     tr.add_argument("--seed", type=int, default=0)
@@ -114,7 +121,7 @@ def _train(args: argparse.Namespace) -> int:
     if length not in [float(x) for x in data.prefix_lengths]:
         raise ConfigError(f"--prefix-length {length:g} is not in {args.data} ({data.prefix_lengths})")
     length = next(x for x in data.prefix_lengths if float(x) == length)
-    config = CONFIG if args.mode == "optimized" else ORIGINAL_CONFIG
+    config = {"original": ORIGINAL_CONFIG, "optimized": CONFIG, "flatten": FLATTEN_CONFIG}[args.mode]
     result = train(
         data,
         length,

@@ -16,6 +16,7 @@ from torch import nn
 
 __all__ = [
     "EarlyInferenceModel",
+    "FlattenTemporalReadout",
     "TemporalBlock",
     "WeightedTemporalPooling",
     "gaussian_nll_loss",
@@ -88,8 +89,30 @@ class WeightedTemporalPooling(nn.Module):
         return torch.einsum("bct,bt->bc", h, self.weights(h))
 
 
+class FlattenTemporalReadout(nn.Module):
+    """A learned linear map from all (channel, time step) features to ``out_features``: position-aware.
+
+    Average and attention pooling are sums of per-step features, so they cannot compare the late-time
+    curvature with the early rise, where k_d lives. This readout gives every time step its own weights,
+    at the price of a fixed sequence length.
+    """
+
+    def __init__(self, channels: int, sequence_length: int, out_features: int) -> None:
+        super().__init__()
+        self.sequence_length = sequence_length
+        self.linear = nn.Linear(channels * sequence_length, out_features)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.shape[-1] != self.sequence_length:
+            raise ValueError(f"flatten readout built for {self.sequence_length} time steps, got {h.shape[-1]}")
+        return self.linear(h.flatten(1))
+
+
 class EarlyInferenceModel(nn.Module):
-    """Causal TCN + known-input MLP -> mean and variance (softplus + eps) per parameter."""
+    """Causal TCN + known-input MLP -> mean and variance (softplus + eps) per parameter.
+
+    ``pooling="flatten"`` needs ``sequence_length`` (the prefix's number of points).
+    """
 
     def __init__(
         self,
@@ -98,20 +121,28 @@ class EarlyInferenceModel(nn.Module):
         channels: Sequence[int] = (32, 32, 32, 32, 32),
         kernel_size: int = 3,
         dropout: float = 0.0,
-        pooling: Literal["avg", "weighted"] = "avg",
+        pooling: Literal["avg", "weighted", "flatten"] = "avg",
         mlp_hidden: Sequence[int] = (64, 32),
         head_hidden: int = 64,
+        sequence_length: int | None = None,
     ) -> None:
         super().__init__()
-        if pooling not in ("avg", "weighted"):
-            raise ValueError(f"pooling must be 'avg' or 'weighted', got {pooling!r}")
+        if pooling not in ("avg", "weighted", "flatten"):
+            raise ValueError(f"pooling must be 'avg', 'weighted' or 'flatten', got {pooling!r}")
+        if pooling == "flatten" and not sequence_length:
+            raise ValueError("pooling='flatten' needs sequence_length (the number of points per prefix)")
         blocks, width = [], 3
         for level, out in enumerate(channels):
             blocks.append(TemporalBlock(width, out, kernel_size, dilation=2**level, dropout=dropout))
             width = out
         self.tcn = nn.Sequential(*blocks)
         self.pooling_kind = pooling
-        self.pool = WeightedTemporalPooling(width) if pooling == "weighted" else nn.AdaptiveAvgPool1d(1)
+        if pooling == "flatten":
+            self.pool = FlattenTemporalReadout(width, sequence_length, width)
+        elif pooling == "weighted":
+            self.pool = WeightedTemporalPooling(width)
+        else:
+            self.pool = nn.AdaptiveAvgPool1d(1)
         self.receptive_field = 1 + sum(2 * (kernel_size - 1) * 2**level for level in range(len(channels)))
         layers: list[nn.Module] = []
         known_width = n_known

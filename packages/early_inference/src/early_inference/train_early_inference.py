@@ -39,6 +39,7 @@ from trainkit import (
 
 __all__ = [
     "CONFIG",
+    "FLATTEN_CONFIG",
     "MODEL_PROFILES",
     "ORIGINAL_CONFIG",
     "PreparedSplit",
@@ -80,6 +81,10 @@ ORIGINAL_CONFIG: dict[str, Any] = {
     "scheduler_min_lr": 0.0,
     "warmup_epochs": 0,
 }
+
+# An extra arm, outside the A/B: CONFIG with a position-aware readout (a linear map over every time
+# step's TCN features) instead of a position-blind sum over time.
+FLATTEN_CONFIG: dict[str, Any] = {**CONFIG, "pooling": "flatten"}
 
 # Network sizes. "bench" is the CPU profile from the research notes; "full" is the original's default.
 MODEL_PROFILES: dict[str, dict[str, Any]] = {
@@ -242,6 +247,8 @@ def train(
     normalizer = known_normalizer(data)
     train_split = prepare_split(data, "train", prefix_length, normalizer, device)
     val_split = prepare_split(data, "val", prefix_length, normalizer, device)
+    if config["pooling"] == "flatten":  # recorded in the identity, so load_trained_model rebuilds it
+        model_kwargs["sequence_length"] = train_split.x.shape[-1]
     n_train, n_params = train_split.target.shape
     model, optimizer = build_model_and_optimizer(train_split.known.shape[1], n_params, config, model_kwargs, device)
     scheduler = WarmupThenPlateau(
