@@ -78,6 +78,7 @@ def test_bench_writes_the_contract_with_baselines_and_plots(tmp_path, monkeypatc
         "attention",
         "C_flatten",
         "mlp_on_prefix",
+        "mlp_on_prefix_shared_network",
     ):
         assert isinstance(extra[key]["summary"], str) and extra[key]["summary"]
     assert set(doc["modes"]) == {"original", "optimized"}  # the extra arm stays out of the A/B
@@ -89,6 +90,7 @@ def test_bench_writes_the_contract_with_baselines_and_plots(tmp_path, monkeypatc
         assert isinstance(extra[key]["learns_k_d"], bool)
     assert extra["C_flatten"]["300"]["test_nll_by_seed"] != extra["ab_per_prefix"]["300"]["test_nll"]["optimized"]
     assert extra["mlp_on_prefix"]["30"]["epochs_by_seed"]["E0_g_per_L"] == [3, 3]
+    assert extra["mlp_on_prefix_shared_network"]["300"]["epochs_by_seed"] == [3, 3]
     assert extra["baselines"]["300"]["fit_time_over_model_time"] > 1
     for name in ("predicted_vs_true.png", "calibration.png", "lr_and_loss.png"):
         assert (tmp_path / "out" / name).stat().st_size > 1000

@@ -75,3 +75,5 @@ def test_mlp_on_prefix_learns_a_late_vs_early_contrast_and_is_reproducible():
     assert result.train_seconds > 0 and result.prediction.seconds_per_sample > 0
     again = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, seed=0, max_epochs=40, patience=5)
     np.testing.assert_array_equal(again.prediction.mean, result.prediction.mean)
+    shared = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, 0, max_epochs=3, per_parameter=False)
+    assert len(shared.epochs) == 1 and shared.prediction.mean.shape == test_y.shape

@@ -313,6 +313,7 @@ def run_bench(
         }
 
     mlp_runs = _mlp_baseline(sim, data, preset, seeds)
+    shared_mlp_runs = _mlp_baseline(sim, data, preset, seeds, per_parameter=False)
 
     details: dict[tuple[str, int], dict[float, dict[str, Any]]] = {}
     arms = {**MODES, EXTRA_ARM: FLATTEN_CONFIG}
@@ -331,6 +332,7 @@ def run_bench(
     extra = _extra_comparisons(sim, data, preset, seeds, results, details, baselines)
     extra[EXTRA_ARM] = _flatten_arm_comparison(sim, data, preset, seeds, all_results, details, baselines)
     extra["mlp_on_prefix"] = _mlp_comparison(sim, data, preset, seeds, mlp_runs, details, baselines)
+    extra["mlp_on_prefix_shared_network"] = _shared_mlp_ablation(sim, data, seeds, shared_mlp_runs, extra)
     for length in data.prefix_lengths:
         key = f"{length:g}"
         extra["identifiability_k_d"][key][EXTRA_ARM] = extra[EXTRA_ARM][key]["k_d_rmse_over_prior_sd"]
@@ -558,7 +560,9 @@ def _extra_comparisons(sim, data, preset, seeds, results, details, baselines) ->
     }
 
 
-def _mlp_baseline(sim, data: EarlyInferenceData, preset: BenchPreset, seeds: list[int]) -> dict[tuple[int, float], Any]:
+def _mlp_baseline(
+    sim, data: EarlyInferenceData, preset: BenchPreset, seeds: list[int], per_parameter: bool = True
+) -> dict[tuple[int, float], Any]:
     """``mlp_on_prefix`` per seed and prefix on the prepared inputs the TCN sees (CPU, bench threads)."""
     normalizer = known_normalizer(data)
     runs = {}
@@ -575,6 +579,7 @@ def _mlp_baseline(sim, data: EarlyInferenceData, preset: BenchPreset, seeds: lis
                 seed=seed,
                 max_epochs=preset.mlp_max_epochs,
                 batch_size=256,
+                per_parameter=per_parameter,
             )
     return runs
 
@@ -673,6 +678,35 @@ def _mlp_comparison(sim, data, preset, seeds, mlp_runs, details, baselines) -> d
         f"on val NLL (<= {preset.mlp_max_epochs} epochs), seeds {seeds} (medians): "
         + "; ".join(lines)
         + f". MLP {verdict}"
+    )
+    return out
+
+
+def _shared_mlp_ablation(sim, data, seeds, shared_runs, extra) -> dict[str, Any]:
+    """The same MLP as one network for both parameters on the mean NLL, as the TCN is trained."""
+    names = sim.param_names
+    out: dict[str, Any] = {}
+    lines = []
+    for length in data.prefix_lengths:
+        key = f"{length:g}"
+        reports = [parameter_report(sim, shared_runs[(s, length)].prediction, data.params["test"]) for s in seeds]
+        cells = {
+            **{
+                f"{name}_rmse_over_prior_sd": _median([r[name]["rmse_over_prior_sd"] for r in reports])
+                for name in names
+            },
+            "test_nll": _median([r["nll_mean"] for r in reports]),
+            "epochs_by_seed": [shared_runs[(s, length)].epochs[0] for s in seeds],
+        }
+        out[key] = cells
+        per_parameter = extra["mlp_on_prefix"][key]
+        lines.append(
+            f"{key} s {cells[f'{names[1]}_rmse_over_prior_sd']:.2f} shared vs "
+            f"{per_parameter['k_d_rmse_over_prior_sd']:.2f} per parameter"
+        )
+    out["summary"] = (
+        f"the MLP baseline as ONE network for both parameters on the mean Gaussian NLL (as A, B and C are trained), "
+        f"seeds {seeds}, medians: {names[1]} RMSE/prior sd " + "; ".join(lines)
     )
     return out
 
