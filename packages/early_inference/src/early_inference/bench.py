@@ -584,7 +584,7 @@ def _mlp_baseline(
     return runs
 
 
-def _readout_cells(sim, data, preset, reports: list[dict[str, Any]], head_reports: list[dict[str, Any]], fit):
+def _readout_cells(sim, reports: list[dict[str, Any]], head_reports: list[dict[str, Any]], fit) -> dict[str, Any]:
     """Seed medians of the metrics reported for every readout, and the E0 MAE ratio over the fit."""
     names = sim.param_names
     e0, kd = names
@@ -610,7 +610,7 @@ def _readout_line(key: str, cells: dict[str, Any], names, compare: str) -> str:
 
 
 def _learned_verdict(out: dict[str, Any], data) -> str:
-    """The identifiability rule used for B: learned when k_d RMSE / prior sd < 0.9 at some prefix."""
+    """Set ``out["learns_k_d"]`` by the rule used for B (k_d RMSE / prior sd < 0.9 at some prefix); say it."""
     learned = min(out[f"{length:g}"]["k_d_rmse_over_prior_sd"] for length in data.prefix_lengths) < 0.9
     out["learns_k_d"] = learned
     return "learns k_d (< 0.9 at some prefix)" if learned else "k_d NOT learned (>= 0.9 at every prefix)"
@@ -625,16 +625,15 @@ def _flatten_arm_comparison(sim, data, preset, seeds, all_results, details, base
         key = f"{length:g}"
         reports = [by_seed[s].extra["per_prefix"][key]["test"] for s in seeds]
         heads = [details[(EXTRA_ARM, s)][length]["head_report"] for s in seeds]
-        cells = _readout_cells(sim, data, preset, reports, heads, baselines[key]["least_squares"])
+        cells = _readout_cells(sim, reports, heads, baselines[key]["least_squares"])
         cells["test_nll_by_seed"] = [r["nll_mean"] for r in reports]
         cells["wall_s_median"] = _median([by_seed[s].extra["per_prefix"][key]["wall_s"] for s in seeds])
         b_kd = _median(
             [optimized[s].extra["per_prefix"][key]["test"][sim.param_names[1]]["rmse_over_prior_sd"] for s in seeds]
         )
         b_nll = [optimized[s].extra["per_prefix"][key]["test"]["nll_mean"] for s in seeds]
-        cells["verdict_nll_vs_optimized"] = _seed_spread_verdict(b_nll, cells["test_nll_by_seed"]).replace(
-            "optimized", EXTRA_ARM
-        )
+        verdict = _seed_spread_verdict(b_nll, cells["test_nll_by_seed"])
+        cells["verdict_nll_vs_optimized"] = verdict.replace("original", "B").replace("optimized", "C")
         out[key] = cells
         lines.append(_readout_line(key, cells, sim.param_names, f"B {b_kd:.2f}") + f" vs B {_median(b_nll):.3f}")
     verdict = _learned_verdict(out, data)
@@ -663,9 +662,9 @@ def _mlp_comparison(sim, data, preset, seeds, mlp_runs, details, baselines) -> d
             for r in runs
         ]
         fit = baselines[key]["least_squares"]
-        cells = _readout_cells(sim, data, preset, reports, heads, fit)
+        cells = _readout_cells(sim, reports, heads, fit)
         cells["train_seconds_median"] = _median([r.train_seconds for r in runs])
-        cells["epochs_by_seed"] = {sim.param_names[j]: [r.epochs[j] for r in runs] for j in range(2)}
+        cells["epochs_by_seed"] = {sim.param_names[j]: [r.epochs[j] for r in runs] for j in range(len(sim.param_names))}
         cells["fit_time_over_mlp_time"] = fit["seconds_per_sample"] / cells["seconds_per_sample"]
         out[key] = cells
         lines.append(
