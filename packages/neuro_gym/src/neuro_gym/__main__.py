@@ -14,12 +14,35 @@ import torch
 from neuro_gym.circuit import Circuit
 from neuro_gym.profiles import PROFILES, get_profile
 from neuro_gym.smart_trainer import train_relentless
-from neuro_gym.tasks import circuit_config_for, sequence_task, validate_task_data, xor_task
+from neuro_gym.tasks import sequence_task, validate_task_data, xor_task
 from trainkit import BatchedCSVLogger, DataError, progress_bar, resolve_device, run_cli, seed_everything
 from trainkit.benchmark import add_bench_arguments
 
 PROG = "python -m neuro_gym"
-LOG_FIELDS = ["epoch", "accuracy", "evaluated", "train_ms", "eval_ms", "teacher", "elapsed_s", "reached_target"]
+LOG_FIELDS = [
+    "epoch",
+    "accuracy",
+    "evaluated",
+    "train_ms",
+    "eval_ms",
+    "teacher",
+    "elapsed_s",
+    "reached_target",
+    "tie_break_share",
+]
+# One torch thread: two gave no gain at these layer sizes (per-operation dispatch dominates; measured in the
+# research notes, /work/shared/notes/neuro_gym.md section 3.7, and in issue 19's bench).
+DEFAULT_THREADS = 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _load_task_file(path: Path) -> dict[str, Any]:
@@ -46,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     target = args.target if args.target is not None else (1.0 if args.task == "xor" else 0.9)
     run_name = f"{task.get('name', args.task)}-{profile.name}-seed{args.seed}"
     checkpoint_dir = args.checkpoint_dir or Path("checkpoints") / "neuro_gym" / run_name
-    circuit = Circuit(circuit_config_for(task, profile.num_time_steps), profile.schedule, args.seed, device)
+    circuit, task = Circuit.for_task(task, profile, args.seed, device)
     status: dict[str, Any] = {}
     with (
         BatchedCSVLogger(checkpoint_dir / "log.csv", LOG_FIELDS, batch_size=50) as log,
@@ -79,6 +102,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{run_name}: {outcome}; last accuracy {status['accuracy']:.3f} after {status['epoch']} epochs, "
         f"{status['elapsed_s']:.2f} s; brain saved to {brain}"
     )
+    if status["tie_break_flag"]:
+        print(
+            f"warning: the membrane tie-break, not spike counts, chose {status['tie_break_share']:.0%} of the last "
+            "evaluation's answers (more than 10%)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -139,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
     train.add_argument("--save-brain", type=Path, default=None, help="where to save the trained circuit")
     train.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
+    train.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS, help="torch CPU threads")
     train.set_defaults(func=cmd_train)
     bench = sub.add_parser("bench", help="original vs optimized benchmark -> benchmark.json + PNG")
     add_bench_arguments(bench)
@@ -148,13 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     stdp.add_argument("--seed", type=int, default=0)
     stdp.add_argument("--duration", type=float, default=100.0, help="simulated seconds")
     stdp.add_argument("--dt", type=float, default=0.1, help="time step in ms")
+    stdp.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS, help="torch CPU threads")
     stdp.set_defaults(func=cmd_stdp_competition)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    if getattr(args, "threads", None) is not None:
+        torch.set_num_threads(args.threads)
     return args.func(args)
 
 

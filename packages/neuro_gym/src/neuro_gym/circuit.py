@@ -24,6 +24,7 @@ from neuro_gym.neuron import (
     lif_step,
     stdp_drive,
 )
+from neuro_gym.profiles import TrainingProfile, get_profile
 from trainkit import CheckpointError, ConfigError, load_checkpoint, save_checkpoint
 
 __all__ = ["Circuit", "CircuitConfig", "RunOutput"]
@@ -41,6 +42,9 @@ class CircuitConfig:
     num_inputs: int
     num_hidden: int
     num_outputs: int
+    # Steps each token is shown for. The delay lines in ``input_delays`` are built for it, so the gym must
+    # present tokens for exactly this many steps (NeuroGym checks it).
+    num_time_steps: int = 3
     input_tau: float = 2.0
     input_delays: tuple[int, ...] = (0,)
     hidden_weight_range: tuple[float, float] = (-1.0, 1.0)
@@ -53,6 +57,8 @@ class CircuitConfig:
     def __post_init__(self) -> None:
         if min(self.num_inputs, self.num_hidden, self.num_outputs) < 1:
             raise ConfigError(f"layer sizes must be >= 1, got {self.num_inputs}/{self.num_hidden}/{self.num_outputs}")
+        if self.num_time_steps < 1:
+            raise ConfigError(f"num_time_steps must be >= 1, got {self.num_time_steps}")
         low, high = self.hidden_threshold_range
         if not 0 < low <= high:
             raise ConfigError(f"hidden_threshold_range must satisfy 0 < low <= high, got {low, high}")
@@ -69,6 +75,8 @@ class CircuitConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CircuitConfig:
         data = dict(data)
+        # Required, not defaulted: a brain saved without it cannot say which token duration its delays expect.
+        data["num_time_steps"] = int(data["num_time_steps"])
         data["hidden"] = LIFParams(**data["hidden"])
         data["output"] = LIFParams(**data["output"])
         data["stdp"] = STDPParams(**data["stdp"])
@@ -91,6 +99,12 @@ class RunOutput:
         top = self.counts.max(dim=1, keepdim=True).values
         tied = torch.where(self.counts == top, self.membrane, torch.full_like(self.membrane, -torch.inf))
         return tied.argmax(dim=1)
+
+    def decided_by_spikes(self) -> torch.Tensor:
+        """Per sample: True when one output spiked strictly more than every other, so the membrane
+        tie-break (used for ties and for silence) did not choose the answer."""
+        top = self.counts.max(dim=1).values
+        return ((self.counts == top[:, None]).sum(dim=1) == 1) & (top > 0)
 
 
 class Circuit:
@@ -174,6 +188,27 @@ class Circuit:
                 self.plasticity.apply(self.output_weights, drive)
                 post_trace = stdp.beta_minus * post_trace + out_spikes
         return RunOutput(counts=counts, membrane=membrane, hidden_rate=hidden_total / steps)
+
+    @classmethod
+    def for_task(
+        cls,
+        task: str | dict[str, Any],
+        profile: str | TrainingProfile = "balanced",
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> tuple[Circuit, dict[str, Any]]:
+        """``(circuit, task_data)`` for a built-in task ("xor", "sequence") or a ``task_data`` dict, built
+        with the profile's token duration and plasticity schedule (the sequence task is drawn from ``seed``)."""
+        from neuro_gym.tasks import circuit_config_for, sequence_task, xor_task
+
+        chosen = get_profile(profile) if isinstance(profile, str) else profile
+        if isinstance(task, str):
+            builders = {"xor": xor_task, "sequence": lambda: sequence_task(seed)}
+            if task not in builders:
+                raise ConfigError(f"unknown task {task!r}; choose from {sorted(builders)} or pass a task_data dict")
+            task = builders[task]()
+        circuit = cls(circuit_config_for(task, chosen.num_time_steps), chosen.schedule, seed, device)
+        return circuit, task
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neuro_gym.circuit import Circuit
-from neuro_gym.neuro_gym import NeuroGym
+from neuro_gym.neuro_gym import TIE_BREAK_LIMIT, NeuroGym
 from neuro_gym.profiles import TrainingProfile
 from trainkit import CheckpointError, ConfigError, EarlyStopping, EvalCadence, ModelCheckpoint, load_checkpoint
 
@@ -42,7 +42,8 @@ def train_relentless(
     without improvement (:class:`trainkit.EarlyStopping`). A ``profile`` supplies eval_frequency,
     patience and the NeuroGym settings. With ``checkpoint_dir`` the run saves every ``checkpoint_every``
     epochs and at its end, and resumes from the latest checkpoint there, continuing the epoch count,
-    schedules, early-stopping state and clock.
+    schedules, early-stopping state and clock. ``tie_break_share`` is the share of the last evaluation's
+    answers chosen by the membrane tie-break rather than by spike counts; ``tie_break_flag`` marks > 10%.
     """
     if profile is not None:
         eval_frequency, early_stop_patience = profile.eval_frequency, profile.early_stop_patience
@@ -55,7 +56,7 @@ def train_relentless(
     cadence = EvalCadence(every=eval_frequency, always_first=10)
     stopper = EarlyStopping("accuracy", patience=early_stop_patience, mode="max")
     checkpoints = ModelCheckpoint(checkpoint_dir, every_n=checkpoint_every) if checkpoint_dir else None
-    progress = {"accuracy": 0.0, "held": 0, "reached_epoch": None, "elapsed_s": 0.0}
+    progress = {"accuracy": 0.0, "held": 0, "reached_epoch": None, "elapsed_s": 0.0, "tie_break_share": None}
     if checkpoints is not None and (latest := checkpoints.latest()) is not None:
         _resume(latest, circuit, gym, stopper, progress)
 
@@ -79,6 +80,7 @@ def train_relentless(
             accuracy, metrics = gym.evaluate()
             eval_ms = metrics["eval_ms"]
             progress["accuracy"] = accuracy
+            progress["tie_break_share"] = metrics["tie_break_share"]
             progress["held"] = progress["held"] + 1 if accuracy >= target_acc else 0
             if progress["held"] >= HOLD_EVALUATIONS and progress["reached_epoch"] is None:
                 progress["reached_epoch"] = epoch
@@ -99,6 +101,8 @@ def train_relentless(
             "reached_epoch": progress["reached_epoch"],
             "best_accuracy": stopper.best,
             "stop_reason": stopper.reason,
+            "tie_break_share": progress["tie_break_share"],
+            "tie_break_flag": (progress["tie_break_share"] or 0.0) > TIE_BREAK_LIMIT,
         }
 
 

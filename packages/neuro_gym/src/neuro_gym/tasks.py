@@ -128,12 +128,15 @@ def circuit_config_for(task_data: dict[str, Any], num_time_steps: int) -> Circui
     task = validate_task_data(task_data)
     _, tokens, channels = task["inputs"].shape
     if tokens == 1:
-        return CircuitConfig(channels, 32, task["num_classes"], stdp=STDPParams(a_plus=0.05))
+        return CircuitConfig(
+            channels, 32, task["num_classes"], num_time_steps=num_time_steps, stdp=STDPParams(a_plus=0.05)
+        )
     delays = tuple(range(0, tokens * num_time_steps, num_time_steps))
     return CircuitConfig(
         channels,
         256,
         task["num_classes"],
+        num_time_steps=num_time_steps,
         input_delays=delays,
         stdp=STDPParams(a_plus=0.01, w_min=-1.0, lr_half_life=75.0, lr_floor=0.02),
     )
