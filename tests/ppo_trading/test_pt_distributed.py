@@ -48,7 +48,7 @@ def test_ray_backend_gives_the_process_backends_results(bars_csv, tmp_path):
     assert ray_rows == process_rows  # same seeds, same candidates, same scores, same selection
     assert ray_test["agent"] == process_test["agent"]
     models = sorted(p.name for p in (tmp_path / "ray" / "42" / "iterations").iterdir())
-    assert models == [f"iter{i:03d}_cand{c}.zip" for i in range(2) for c in range(3)]
+    assert models == [f"iter{i:03d}_cand{c}.pt" for i in range(2) for c in range(3)]
 
 
 @pytest.mark.skipif(not os.environ.get("RAY_ADDRESS"), reason="needs a running cluster (nox -s distributed)")

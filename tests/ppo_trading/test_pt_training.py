@@ -9,13 +9,13 @@ import pytest
 import torch
 from ppo_trading.compare import compare_runs
 from ppo_trading.env import GoldTradingEnv
+from ppo_trading.policy_store import load_policy, load_warm_model, save_policy
 from ppo_trading.utils import training_utils_optimized as tuo
 from ppo_trading.utils.training_utils_optimized import (
     CUSTOM_SCHEDULE,
     NETWORK,
     TrainingConfig,
     ValidationEarlyStopping,
-    apply_hyperparameters,
     calculate_adaptive_timesteps,
     get_progressive_hyperparameters,
     train_walk_forward_optimized,
@@ -66,15 +66,19 @@ def test_progressive_schedule_changes_the_optimizer_learning_rate(arrays, tmp_pa
     env = DummyVecEnv([lambda: GoldTradingEnv(features, *prices, start=100, end=2100, episode_length=64)] * 2)
     model = RecurrentPPO("MlpLstmPolicy", env, n_steps=32, batch_size=64, n_epochs=1, learning_rate=3e-4,
                          policy_kwargs=NETWORK, seed=0)  # fmt: skip
-    model.save(tmp_path / "m.zip")
+    model.learn(64)
+    sha = save_policy(model, tmp_path / "m.pt", NETWORK)
 
-    naive = RecurrentPPO.load(tmp_path / "m.zip", env=env)
-    naive.learning_rate = 1.234e-3  # what the original did: SB3 ignores it
-    naive.learn(64)
-    assert naive.policy.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4)
+    model.learning_rate = 1.234e-3  # what the original did: SB3 ignores it
+    model.learn(64)
+    assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4)
 
-    loaded = RecurrentPPO.load(tmp_path / "m.zip", env=env)
-    apply_hyperparameters(loaded, {"learning_rate": 1.234e-3, "n_epochs": 3, "ent_coef": 0.05, "clip_range": 0.1})
+    new = {"learning_rate": 1.234e-3, "n_epochs": 3, "ent_coef": 0.05, "clip_range": 0.1}
+    loaded = load_warm_model(tmp_path / "m.pt", sha, env, new, seed=1, device="cpu")
+    before = {k: v.clone() for k, v in loaded.policy.state_dict().items()}
+    stored = load_policy(tmp_path / "m.pt", sha).state_dict()
+    assert all(torch.equal(before[k], stored[k]) for k in stored)  # warm start keeps the weights
+    assert loaded.policy.optimizer.state  # and Adam's moments
     loaded.learn(64)
     assert loaded.policy.optimizer.param_groups[0]["lr"] == pytest.approx(1.234e-3)
     assert loaded.n_epochs == 3 and loaded.ent_coef == 0.05 and loaded.clip_range(1.0) == 0.1
@@ -91,7 +95,7 @@ def _callback_run(arrays, tmp_path, patience: int, min_delta: float) -> tuple[Re
     callback = ValidationEarlyStopping(
         GoldTradingEnv(features, *prices, start=2101, end=2301),
         eval_freq=64,  # one 4 x 16 rollout
-        best_model_path=tmp_path / "best.zip",
+        best_model_path=tmp_path / "best.pt",
         evaluator="fast",
         patience=patience,
         min_delta=min_delta,
@@ -105,7 +109,7 @@ def test_early_stopping_stops_inside_the_iteration(arrays, tmp_path):
     model, callback = _callback_run(arrays, tmp_path, patience=2, min_delta=1e9)
     assert callback.early_stopped and len(callback.history) == 3
     assert model.num_timesteps == 3 * 64 < 640
-    assert (tmp_path / "best.zip").is_file()
+    assert (tmp_path / "best.pt").is_file()
     model, callback = _callback_run(arrays, tmp_path, patience=0, min_delta=1e9)  # 0 disables
     # 10 checks during training plus the weights of the last update, scored at the end
     assert not callback.early_stopped and model.num_timesteps == 640 and len(callback.history) == 11
@@ -143,8 +147,8 @@ def test_model_choice_never_sees_the_test_block(bars, tmp_kwargs_one_iteration, 
     )  # fmt: skip
     second = train_walk_forward_optimized(altered, config, tmp_path / "b")
     assert [r["val_score"] for r in _log_rows(tmp_path / "a")] == [r["val_score"] for r in _log_rows(tmp_path / "b")]
-    params_a = RecurrentPPO.load(tmp_path / "a" / "best_model.zip").policy.state_dict()
-    params_b = RecurrentPPO.load(tmp_path / "b" / "best_model.zip").policy.state_dict()
+    params_a = load_policy(tmp_path / "a" / "best_model.pt").state_dict()
+    params_b = load_policy(tmp_path / "b" / "best_model.pt").state_dict()
     assert all(torch.equal(params_a[k], params_b[k]) for k in params_a)
     assert first["test_metrics"]["total_return"] != second["test_metrics"]["total_return"]
 
@@ -158,7 +162,7 @@ def test_outputs_and_summary_keys_come_from_measurements(finished_runs):
     root, summaries = finished_runs
     for mode in summaries:
         run_dir = root / mode
-        for name in ("best_model.zip", "training_log.csv", "optimization_summary.json", "test_metrics.json",
+        for name in ("best_model.pt", "training_log.csv", "optimization_summary.json", "test_metrics.json",
                      "equity_curve.png"):  # fmt: skip
             assert (run_dir / name).is_file(), name
         on_disk = json.loads((run_dir / "optimization_summary.json").read_text())

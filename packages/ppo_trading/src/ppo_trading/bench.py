@@ -25,6 +25,7 @@ from ppo_trading.data import data_sha256, generate_synthetic_xauusd
 from ppo_trading.env import GoldTradingEnv
 from ppo_trading.evaluation import evaluate_model
 from ppo_trading.features import FeatureCache, FeatureConfig, compute_features, standardize
+from ppo_trading.policy_store import load_policy
 from ppo_trading.presets import BENCH_DATA_SEED, PRESETS, Preset
 from ppo_trading.utils.training_utils_optimized import (
     BASE_HYPERPARAMETERS,
@@ -141,7 +142,7 @@ def compare_evaluators(model_path: Path, df: pd.DataFrame) -> dict[str, Any]:
         compute_features(df), slice(split.windows[-1].train_start, split.windows[-1].train_end)
     )
     prices = (df["open"].to_numpy(float), df["close"].to_numpy(float), df["spread"].to_numpy(float))
-    model = RecurrentPPO.load(model_path, device="cpu")
+    model = load_policy(model_path)
     timings, actions = {}, {}
     for name in ("sequential", "fast"):
         env = GoldTradingEnv(features, *prices, start=split.test_start, end=split.test_end)
@@ -282,7 +283,7 @@ def run_bench(preset_name: str, n_seeds: int | None, out: Path, device_name: str
         results = run_interleaved({m: mode_runner(m) for m in ("original", "optimized")}, seeds, desc="ppo_trading")
         reference = {mode: results[mode][0] for mode in results}
         ablation = _ablation(df, preset, device, workdir, reference)
-        evaluators = compare_evaluators(workdir / f"optimized_{seeds[0]}" / "best_model.zip", df)
+        evaluators = compare_evaluators(workdir / f"optimized_{seeds[0]}" / "best_model.pt", df)
         cache = compare_cache(df, workdir / "cache_check")
     n_iterations = results["original"][0].work["iterations"]
     budgets = [

@@ -53,9 +53,9 @@ def _train_on_worker(spec: CandidateSpec, warm_start: bytes | None) -> tuple[Can
     with tempfile.TemporaryDirectory(prefix="ppo_candidate_") as scratch:
         warm_path = None
         if warm_start is not None:
-            warm_path = Path(scratch) / "warm_start.zip"
+            warm_path = Path(scratch) / "warm_start.pt"
             warm_path.write_bytes(warm_start)
-        best_path = Path(scratch) / "best_model.zip"
+        best_path = Path(scratch) / "best_model.pt"
         local = dataclasses.replace(
             spec, warm_start_path=None if warm_path is None else str(warm_path), out_path=str(best_path)
         )

@@ -71,7 +71,10 @@ def run_episode(env: GoldTradingEnv, policy: Policy) -> EpisodeRecord:
 
 
 def sequential_policy(model: Any) -> Policy:
-    """``model.predict`` one bar at a time with the LSTM state and ``episode_start`` passed back in."""
+    """``model.predict`` (a RecurrentPPO's or its policy's) one bar at a time.
+
+    The LSTM state and ``episode_start`` are passed back in, as SB3 documents.
+    """
     state: tuple[np.ndarray, ...] | None = None
 
     def choose(obs: np.ndarray, episode_start: bool) -> int:
@@ -91,7 +94,7 @@ def fast_policy(model: Any) -> Policy:
     through ``torch.lstm`` with the module's own weights (what ``nn.LSTM.forward`` calls after its
     argument checks), and the state is zeroed at episode start as ``episode_start`` does.
     """
-    policy = model.policy
+    policy = getattr(model, "policy", model)  # a RecurrentPPO or its bare policy
     policy.set_training_mode(False)
     lstm = policy.lstm_actor
     if lstm.batch_first or lstm.bidirectional or getattr(lstm, "proj_size", 0):

@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -25,18 +24,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.utils import FloatSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ppo_trading.data import BARS_PER_YEAR, data_sha256
 from ppo_trading.env import CostModel, GoldTradingEnv
 from ppo_trading.evaluation import BASELINES, baseline_policy, evaluate_model, run_episode, trading_metrics
 from ppo_trading.features import FeatureCache, FeatureConfig, clear_optimization_cache, compute_features, standardize
+from ppo_trading.policy_store import (
+    build_model,
+    file_sha256,
+    load_policy,
+    load_warm_model,
+    resolve_inside,
+    save_policy,
+    verify_policy_file,
+)
 from ppo_trading.walk_forward import Window, make_split, select_on_validation
 from trainkit import (
     BatchedCSVLogger,
+    CheckpointError,
     ConfigError,
     EarlyStopping,
     Phase,
@@ -59,7 +66,6 @@ __all__ = [
     "CandidateSpec",
     "TrainingConfig",
     "ValidationEarlyStopping",
-    "apply_hyperparameters",
     "calculate_adaptive_timesteps",
     "clear_optimization_cache",
     "get_progressive_hyperparameters",
@@ -191,23 +197,6 @@ def get_progressive_hyperparameters(iteration: int, n_iterations: int) -> dict[s
     return TRAINING_SCHEDULES.at(iteration / max(n_iterations, 1))
 
 
-def apply_hyperparameters(model: RecurrentPPO, params: dict[str, float]) -> None:
-    """Set hyperparameters on a loaded model so that SB3 really uses them.
-
-    SB3 reads the optimizer's rate from ``lr_schedule`` at every update (setting ``learning_rate``
-    alone does nothing, SB3 issue #735), and ``clip_range`` is called as a schedule.
-    """
-    if "learning_rate" in params:
-        model.learning_rate = float(params["learning_rate"])
-        model.lr_schedule = FloatSchedule(float(params["learning_rate"]))
-    if "n_epochs" in params:
-        model.n_epochs = int(params["n_epochs"])
-    if "ent_coef" in params:
-        model.ent_coef = float(params["ent_coef"])
-    if "clip_range" in params:
-        model.clip_range = FloatSchedule(float(params["clip_range"]))
-
-
 class ValidationEarlyStopping(BaseCallback):
     """An eval callback: every ``eval_freq`` env steps, score the policy on the validation window.
 
@@ -233,6 +222,7 @@ class ValidationEarlyStopping(BaseCallback):
         self.evaluator = evaluator
         self.stopper = EarlyStopping("val_score", patience=patience, mode="max", min_delta=min_delta)
         self.best_score = -math.inf
+        self.best_sha256: str | None = None
         self.history: list[tuple[int, float]] = []
         self.eval_seconds = 0.0
         self.early_stopped = False
@@ -246,7 +236,7 @@ class ValidationEarlyStopping(BaseCallback):
         self.history.append((self.num_timesteps, score))
         if score > self.best_score:
             self.best_score = score
-            _save_model_atomic(self.model, self.best_model_path)
+            self.best_sha256 = save_policy(self.model, self.best_model_path, NETWORK)
         return self.stopper.step(score)
 
     def _on_step(self) -> bool:
@@ -264,11 +254,6 @@ class ValidationEarlyStopping(BaseCallback):
             self._evaluate()
 
 
-def _save_model_atomic(model: RecurrentPPO, path: Path) -> None:
-    with atomic_write(path, "wb") as handle:
-        model.save(handle)
-
-
 @dataclass
 class CandidateSpec:
     """One candidate of one iteration; plain data so it can travel to a worker process."""
@@ -283,6 +268,7 @@ class CandidateSpec:
     close_prices: np.ndarray
     spread_points: np.ndarray
     warm_start_path: str | None
+    warm_start_sha256: str | None
     out_path: str
 
 
@@ -290,6 +276,7 @@ class CandidateSpec:
 class CandidateResult:
     val_score: float
     model_path: str
+    model_sha256: str | None
     env_steps: int
     wall_s: float
     eval_s: float
@@ -321,23 +308,14 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         [lambda: _env(spec, window.train_start, window.train_end, config.episode_length) for _ in range(config.n_envs)]
     )
     val_env = _env(spec, window.val_start, window.val_end, None)
-    if spec.warm_start_path is not None:
-        model = RecurrentPPO.load(spec.warm_start_path, env=train_env, device=config.device)
-        model.set_random_seed(spec.seed)
-        apply_hyperparameters(model, spec.hyperparameters)
-    else:
-        model = RecurrentPPO(
-            "MlpLstmPolicy",
-            train_env,
-            n_steps=config.n_steps,
-            batch_size=config.batch_size,
-            gamma=config.gamma,
-            policy_kwargs=NETWORK,
-            seed=spec.seed,
-            device=config.device,
-            verbose=0,
-            **spec.hyperparameters,
+    if spec.warm_start_path is not None and spec.warm_start_sha256 is not None:
+        model = load_warm_model(
+            spec.warm_start_path, spec.warm_start_sha256, train_env, spec.hyperparameters, spec.seed, config.device
         )
+    else:
+        fixed = {"n_steps": config.n_steps, "batch_size": config.batch_size, "gamma": config.gamma}
+        merged = {**BASE_HYPERPARAMETERS, **fixed, **spec.hyperparameters}
+        model = build_model(train_env, {"network": NETWORK, "hyperparameters": merged}, spec.seed, config.device)
     callback = ValidationEarlyStopping(
         val_env,
         eval_freq=config.eval_freq,
@@ -350,6 +328,7 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
     return CandidateResult(
         val_score=callback.best_score,
         model_path=spec.out_path,
+        model_sha256=callback.best_sha256,
         env_steps=int(model.num_timesteps),
         wall_s=time.perf_counter() - started,
         eval_s=callback.eval_seconds,
@@ -451,7 +430,7 @@ def train_walk_forward_optimized(
 
     With ``reference_iteration_s`` (an original run's measured iteration times on the same data and
     seed) the progress bar shows the speedup achieved so far. Writes ``training_log.csv``,
-    ``best_model.zip``, ``test_metrics.json``, ``equity_curve.png`` and ``optimization_summary.json``;
+    ``best_model.pt``, ``test_metrics.json``, ``equity_curve.png`` and ``optimization_summary.json``;
     returns the summary.
     """
     config.check()
@@ -465,14 +444,10 @@ def train_walk_forward_optimized(
     prices = (df["open"].to_numpy(float), df["close"].to_numpy(float), df["spread"].to_numpy(float))
 
     progress_path = run_dir / "progress.pt"
-    state: dict[str, Any] = {"completed": 0, "best_model": None, "log_rows": 0, "iterations": []}
+    state: dict[str, Any] = {"completed": 0, "best_model": None, "best_sha256": None, "log_rows": 0, "iterations": []}
     if progress_path.exists():
-        state = load_checkpoint(progress_path)
-        if state.get("fingerprint") != config.fingerprint() or state.get("data_sha256") != data_hash:
-            raise ConfigError(
-                f"{run_dir} holds a run with other data or settings; pick another --results_dir or remove it"
-            )
-    state.update(fingerprint=config.fingerprint(), data_sha256=data_hash)
+        state = read_progress(progress_path, run_dir, config, data_hash)
+    state.update(kind=PROGRESS_KIND, fingerprint=config.fingerprint(), data_sha256=data_hash)
     resumed_from = state["completed"]
     # Rows of an iteration killed before its checkpoint are dropped: that iteration is trained again below.
     logger = BatchedCSVLogger(run_dir / "training_log.csv", LOG_FIELDS, batch_size=64, keep_rows=state["log_rows"])
@@ -495,7 +470,7 @@ def train_walk_forward_optimized(
                 else config.total_timesteps
             )
             phase, params = _hyperparameters(config, i, n_iterations)
-            warm_path = state["best_model"] if config.warm_start else None
+            warm_path = resolve_inside(run_dir, state["best_model"]) if config.warm_start and i > 0 else None
             specs = [
                 CandidateSpec(
                     config=config,
@@ -507,14 +482,19 @@ def train_walk_forward_optimized(
                     open_prices=prices[0],
                     close_prices=prices[1],
                     spread_points=prices[2],
-                    warm_start_path=warm_path,
-                    out_path=str(models_dir / f"iter{i:03d}_cand{c}.zip"),
+                    warm_start_path=None if warm_path is None else str(warm_path),
+                    warm_start_sha256=state["best_sha256"] if warm_path is not None else None,
+                    out_path=str(models_dir / f"iter{i:03d}_cand{c}.pt"),
                 )
                 for c in range(config.parallel_candidates)
             ]
             with stopwatch.section("train"):
                 results = run_candidates(specs, config.backend, config.max_workers)
             best_score, best_path = select_on_validation([(r.val_score, r.model_path) for r in results])
+            best_sha = next(r.model_sha256 for r in results if r.model_path == best_path)
+            if best_sha is None:
+                raise RuntimeError(f"iteration {i}: no candidate was ever scored on validation")
+            load_policy(best_path, best_sha)  # verified (loads, hash matches) before it becomes the last good one
             for c, (spec, result) in enumerate(zip(specs, results)):
                 logger.log(
                     {
@@ -549,7 +529,8 @@ def train_walk_forward_optimized(
                     "eval_s": sum(r.eval_s for r in results),
                 }
             )
-            state.update(completed=i + 1, best_model=best_path, log_rows=logger.rows_written)
+            relative = Path(best_path).relative_to(run_dir).as_posix()
+            state.update(completed=i + 1, best_model=relative, best_sha256=best_sha, log_rows=logger.rows_written)
             save_checkpoint(progress_path, state)
             steps_done = sum(it["env_steps"] for it in state["iterations"])
             fixed_budget = config.total_timesteps * config.parallel_candidates * len(state["iterations"])
@@ -569,13 +550,12 @@ def train_walk_forward_optimized(
                     f"val {best_score:.4f}, {state['iterations'][-1]['wall_s']:.1f} s"
                 )
 
-    with open(state["best_model"], "rb") as source, atomic_write(run_dir / "best_model.zip", "wb") as target:
-        shutil.copyfileobj(source, target)
+    best_model = publish_best_model(run_dir, state["best_model"], state["best_sha256"])
     last = split.windows[-1]
     raw = _features(df, config, feature_config, stopwatch)
     features, _, _ = standardize(raw, slice(last.train_start, last.train_end), feature_config.clip)
     with stopwatch.section("test"):
-        test = evaluate_on_test(run_dir / "best_model.zip", features, prices, split.test_start, split.test_end, config)
+        test = evaluate_on_test(best_model, state["best_sha256"], features, prices, split, config)
     write_json_atomic(run_dir / "test_metrics.json", test)
     plot_equity_curves(test["equity_curves"], run_dir / "equity_curve.png", title=f"test block, seed {config.seed}")
     summary = build_summary(config, state, test, data_hash, n_iterations, split)
@@ -584,21 +564,56 @@ def train_walk_forward_optimized(
     return summary
 
 
+PROGRESS_KIND = "ppo_trading.progress/2"
+
+
+def read_progress(path: Path, run_dir: Path, config: TrainingConfig, data_hash: str) -> dict[str, Any]:
+    """The progress checkpoint, checked key by key; the model it names must sit inside ``run_dir`` and hash right."""
+    state = load_checkpoint(path)
+    if state.get("kind") != PROGRESS_KIND:
+        raise CheckpointError(f"{path}: not a ppo_trading progress file (foreign or older format)")
+    if state.get("fingerprint") != config.fingerprint() or state.get("data_sha256") != data_hash:
+        raise ConfigError(f"{run_dir} holds a run with other data or settings; pick another --results_dir or remove it")
+    for key, kind in (("completed", int), ("log_rows", int), ("iterations", list)):
+        if not isinstance(state.get(key), kind):
+            raise CheckpointError(f"{path}: progress key {key!r} is missing or not {kind.__name__}")
+    if state["completed"] > 0:
+        if not isinstance(state.get("best_sha256"), str):
+            raise CheckpointError(f"{path}: progress key 'best_sha256' is missing")
+        verify_policy_file(resolve_inside(run_dir, state.get("best_model")), state["best_sha256"])
+    return state
+
+
+def publish_best_model(run_dir: Path, relative: str, sha256: str) -> Path:
+    """Copy the selected model to ``best_model.pt`` only after it loads and hashes right; atomic."""
+    source = resolve_inside(run_dir, relative)
+    load_policy(source, sha256)
+    data = source.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise CheckpointError(f"{source}: changed while being published; refused")
+    target = run_dir / "best_model.pt"
+    if not (target.is_file() and file_sha256(target) == sha256):
+        with atomic_write(target, "wb") as handle:
+            handle.write(data)
+    return target
+
+
 def evaluate_on_test(
     model_path: str | os.PathLike[str],
+    sha256: str,
     features: np.ndarray,
     prices: tuple[np.ndarray, np.ndarray, np.ndarray],
-    start: int,
-    end: int,
+    split: Any,
     config: TrainingConfig,
 ) -> dict[str, Any]:
     """The selected model and the baselines on the test block, through the same accounting."""
+    start, end = split.test_start, split.test_end
     costs = CostModel(slippage_points=config.slippage_points, commission_per_lot=config.commission_per_lot)
 
     def env() -> GoldTradingEnv:
         return GoldTradingEnv(features, *prices, start=start, end=end, costs=costs)
 
-    model = RecurrentPPO.load(model_path, device=config.device)
+    model = load_policy(model_path, sha256, device=config.device)
     records = {"agent": evaluate_model(model, env(), "sequential")}
     for name in BASELINES:
         baseline_env = env()
