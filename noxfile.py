@@ -6,7 +6,6 @@ Packages are discovered from packages/*/pyproject.toml, so a new package needs n
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import nox
@@ -62,26 +61,12 @@ def isolated(session: nox.Session, package: str) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The main job: every package's `bench` (default --preset quick), then reports/BENCHMARKS.md."""
+    """The main job: every package's `bench` (default --preset quick), then reports/BENCHMARKS.md.
+
+    `-- --preset ci` (or full) writes under reports/<preset>/ and leaves the committed evidence alone.
+    """
     _install(session, *PACKAGES)
-    args = list(session.posargs) or ["--preset", "quick"]
-    out_root = Path("reports") / "bench"  # relative, so each row's command reads as a user would type it
-    written, report_args = [], []
-    for name in PACKAGES:
-        out = out_root / name
-        started = time.perf_counter()
-        try:
-            session.run("python", "-m", name, "bench", *args, "--out", str(out), env={"MPLBACKEND": "Agg"})
-            written.append(str(out / "benchmark.json"))
-        except nox.command.CommandFailed:
-            report_args.append(f"--failed={name}=exit status non-zero, see the nox log")
-        report_args.append(f"--elapsed={name}={time.perf_counter() - started:.1f}")
-    command = "nox -s bench" + (" -- " + " ".join(session.posargs) if session.posargs else "")
-    report_args += ["--out", "reports", "--readme-root", "packages", f"--command={command}"]
-    session.run("python", "-m", "trainkit.report", *written, *report_args)
-    failed = [a.split("=")[1] for a in report_args if a.startswith("--failed=")]
-    if failed:
-        session.error(f"bench failed for: {', '.join(failed)}")
+    session.run("python", "-m", "trainkit.suite", "--root", str(ROOT), *session.posargs, env={"MPLBACKEND": "Agg"})
 
 
 @nox.session

@@ -1,35 +1,67 @@
-from trainkit import RunResult, build_benchmark, write_benchmark
+"""The report renders schema-2 documents: both ratios, equal-budget quality, decomposition, provenance."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from trainkit.harness import Arm, BenchSpec, Decomposition, RunResult, cited, run_bench
 from trainkit.report import main, render_report
 
-
-def _write(folder, package, ratio, quality_shift):
-    results = {
-        "original": [RunResult(s, ratio * (s + 1), {"steps": 10}, 0.5 + 0.1 * s) for s in range(3)],
-        "optimized": [RunResult(s, float(s + 1), {"steps": 10}, 0.5 + 0.1 * s + quality_shift) for s in range(3)],
-    }
-    doc = build_benchmark(package, "ci", f"python -m {package} bench --preset ci", results, "acc", True)
-    return write_benchmark(folder / package, doc)
+PRESETS = {"ci": SimpleNamespace(seeds=2), "quick": SimpleNamespace(seeds=2)}
 
 
-def test_report_has_one_row_per_package_plots_and_readme_tables(tmp_path):
-    a = _write(tmp_path / "bench", "alpha", 4.0, 0.0)
-    b = _write(tmp_path / "bench", "beta", 0.5, -0.3)
+def _write(folder, package, cpu_ratio, budget_shift, preset="ci"):
+    def arm(factor, shift):
+        return Arm(
+            run=lambda seed: RunResult(
+                seed,
+                quality=0.5 + 0.1 * seed,
+                quality_at_budget=0.5 + 0.1 * seed + shift,
+                cpu_s=factor * (seed + 1),
+                wall_s=factor * (seed + 1),
+            ),
+            warmup=None,
+            description=f"costs {factor}",
+            hyperparameters={"lr": cited(0.1, "orig/train.py lr=0.1")},
+        )
+
+    def build(ctx):
+        arms = {"original": arm(cpu_ratio, 0.0), "engine": arm(cpu_ratio / 2, 0.0), "optimized": arm(1.0, budget_shift)}
+        return BenchSpec(
+            package, "acc", True, "3 epochs", arms, decomposition=[Decomposition("engine only", "original", "engine")]
+        )
+
+    args = SimpleNamespace(preset=preset, seeds=2, out=folder / package, threads=1, device="cpu", default_seeds=None)
+    return run_bench(package, PRESETS, build, args, argv=["bench", "--preset", preset])
+
+
+def test_report_has_both_ratios_decomposition_provenance_and_plots(tmp_path):
+    a = _write(tmp_path / "bench", "alpha", 4.0, 0.0, preset="quick")
+    b = _write(tmp_path / "bench", "beta", 0.5, -0.3, preset="quick")
     readme_root = tmp_path / "packages"
     (readme_root / "alpha").mkdir(parents=True)
-    (readme_root / "alpha" / "README.md").write_text(
-        "# alpha\n<!-- benchmark:start -->\nold\n<!-- benchmark:end -->\ntail\n"
-    )
+    (readme_root / "alpha" / "README.md").write_text("# a\n<!-- benchmark:start -->\nold\n<!-- benchmark:end -->\nz\n")
     report = render_report([b, a], tmp_path / "reports", readme_root, failures={"gamma": "exit 1"})
     text = report.read_text()
-    assert "| [alpha](../bench/alpha/benchmark.json) | ci | 4.00× (wall_s)" in text
-    assert "not faster, quality lower" in text
+    assert "| [alpha](../bench/alpha/benchmark.json) | quick |" in text
+    assert "4.00×" in text  # alpha's CPU ratio
+    assert "| engine only | original → engine |" in text
+    assert "lr = 0.1 (cited: orig/train.py lr=0.1)" in text
+    assert "not faster" in text and "quality lower (at the equal budget)" in text
     assert "**bench failed**: exit 1" in text
-    assert "python -m beta bench --preset ci" in text
     for png in ("speedup.png", "quality.png"):
         assert (tmp_path / "reports" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     readme = (readme_root / "alpha" / "README.md").read_text()
-    assert "old" not in readme and "4.00×" in readme and readme.endswith("tail\n")
-    assert "python -m alpha bench --preset ci" in readme
+    assert "old" not in readme and "4.00× CPU" in readme and readme.endswith("z\n")
+
+
+def test_other_presets_never_touch_readmes(tmp_path):
+    a = _write(tmp_path / "bench", "alpha", 2.0, 0.0, preset="ci")
+    readme = tmp_path / "packages" / "alpha" / "README.md"
+    readme.parent.mkdir(parents=True)
+    readme.write_text("<!-- benchmark:start -->\nkept\n<!-- benchmark:end -->\n")
+    render_report([a], tmp_path / "reports", tmp_path / "packages")
+    assert "kept" in readme.read_text()
 
 
 def test_cli_writes_report(tmp_path, capsys):

@@ -274,7 +274,7 @@ def read_benchmark(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _schema() -> dict[str, Any]:
-    return json.loads(resources.files("trainkit").joinpath("benchmark.schema.json").read_text())
+    return json.loads(resources.files("trainkit").joinpath("benchmark_v1.schema.json").read_text())
 
 
 def _close(a: float | None, b: float | None) -> bool:

@@ -1,4 +1,4 @@
-"""Render many ``benchmark.json`` files into one Markdown report with PNG plots.
+"""Render many schema-2 ``benchmark.json`` files into one Markdown report with PNG plots.
 
 python -m trainkit.report reports/bench/*/benchmark.json --out reports --readme-root packages
 """
@@ -14,13 +14,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter, LogLocator
 
-from trainkit.benchmark import paired_ratio_median, read_benchmark
+from trainkit.atomic import atomic_write
+from trainkit.contract import paired_ratios, read_document
+from trainkit.harness import DEFAULT_PRESET
+from trainkit.plotting import new_figure, save_figure
 
 __all__ = ["main", "package_table", "render_report", "update_readme_table"]
 
@@ -32,44 +31,96 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-def _speedup_cell(doc: Mapping[str, Any]) -> str:
-    if doc["speedup"] is None:
-        return "n/a"
-    return f"{doc['speedup']:.2f}× ({doc['speedup_basis']})"
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}×"
 
 
-def _delta_cell(doc: Mapping[str, Any]) -> str:
-    delta = _fmt(doc["quality_delta"])
-    if doc["quality_ci95"] is None:
-        return delta
-    lo, hi = doc["quality_ci95"]
-    return f"{delta} [{_fmt(lo)}, {_fmt(hi)}]"
+def _delta(value: float | None, ci: Sequence[float] | None) -> str:
+    return _fmt(value) + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "")
 
 
-def package_table(doc: Mapping[str, Any]) -> str:
-    """A Markdown table of one package's benchmark, for its README."""
-    arrow = "higher is better" if doc["higher_is_better"] else "lower is better"
+def _arrow(doc: Mapping[str, Any]) -> str:
+    return "higher is better" if doc["higher_is_better"] else "lower is better"
+
+
+def _modes_table(doc: Mapping[str, Any]) -> list[str]:
     lines = [
-        f"Measured by `{doc['command']}` (preset `{doc['preset']}`, seeds {doc['seeds']}, "
-        f"{doc['machine']['cpus']} CPUs, torch {doc['machine']['torch']}, device {doc['machine']['device']}"
-        + (f", {doc['created_utc']}" if doc.get("created_utc") else "")
-        + ").",
-        "",
-        f"| mode | median wall s | median {doc['quality_metric']} ({arrow}) | runs |",
-        "|---|---|---|---|",
+        f"| arm | what it is | median wall s | median CPU s | cores used | {doc['quality_metric']} at its stop "
+        f"| {doc['quality_metric']} at the equal budget | runs |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, mode in doc["modes"].items():
         lines.append(
-            f"| {name} | {_fmt(mode['wall_s_median'])} | {_fmt(mode['quality_median'])} | {len(mode['runs'])} |"
+            f"| {name} | {mode['description']} | {_fmt(mode['wall_s_median'])} | {_fmt(mode['cpu_s_median'])} | "
+            f"{_fmt(mode['cores_used_median'])} | {_fmt(mode['quality_median'])} | "
+            f"{_fmt(mode['quality_at_budget_median'])} | {len(mode['runs'])} |"
         )
-    lines += [
+    return lines
+
+
+def _decomposition_table(doc: Mapping[str, Any]) -> list[str]:
+    if not doc["decomposition"]:
+        return []
+    lines = [
         "",
-        f"Speedup (median of paired original/optimized {doc['speedup_basis']}): **{_speedup_cell(doc)}**; "
-        f"quality delta (optimized − original, median [95% bootstrap CI]): {_delta_cell(doc)}; "
-        f"verdict: **{doc['verdict']}**.",
+        "What each change buys (ratio = baseline / variant, median over paired seeds; Δ = variant − baseline):",
+        "",
+        f"| change | baseline → variant | wall ratio ({doc['speedup_basis']}) | CPU ratio ({doc['cpu_basis']}) "
+        "| Δ quality at stop | Δ quality at equal budget |",
+        "|---|---|---|---|---|---|",
     ]
-    for note in doc.get("notes", []):
-        lines.append(f"- {note}")
+    for row in doc["decomposition"]:
+        lines.append(
+            f"| {row['label']} | {row['baseline']} → {row['variant']} | {_ratio(row['speedup'])} | "
+            f"{_ratio(row['speedup_cpu'])} | {_fmt(row['quality_delta'])} | {_fmt(row['budget_quality_delta'])} |"
+        )
+    return lines
+
+
+def _provenance(doc: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for name, mode in doc["modes"].items():
+        for key, hp in mode["hyperparameters"].items():
+            if hp["source"] == "cited":
+                origin = f"cited: {hp['citation']}"
+            elif hp["source"] == "search":
+                search = hp["search"]
+                origin = f"searched over {search['candidates']} on the validation split, budget {search['budget']}"
+            else:
+                origin = hp["source"]
+            lines.append(f"- `{name}` {key} = {hp['value']!r} ({origin})")
+    return ["", "Hyperparameters and where they come from:", "", *lines] if lines else []
+
+
+def package_table(doc: Mapping[str, Any]) -> str:
+    """One package's benchmark as Markdown: arms, headline, decomposition, provenance, notes."""
+    machine = doc["machine"]
+    lines = [
+        f"Measured by `{doc['command']}` (preset `{doc['preset']}`, seeds {doc['seeds']}, {machine['cpus']} CPUs, "
+        f"{machine['threads']} torch thread(s), torch {machine['torch']}, device {machine['device']}"
+        + (f", {doc['created_utc']}" if doc.get("created_utc") else "")
+        + f"). Quality: {doc['quality_metric']} ({_arrow(doc)}). Equal budget: {doc['budget']}.",
+        "",
+        *_modes_table(doc),
+        "",
+        f"Original / optimized: **{_ratio(doc['speedup'])} wall** ({doc['speedup_basis']}), "
+        f"**{_ratio(doc['speedup_cpu'])} CPU** ({doc['cpu_basis']}); quality Δ (optimized − original, median "
+        f"[95% bootstrap CI]) at the equal budget {_delta(doc['budget_quality_delta'], doc['budget_quality_ci95'])}, "
+        f"at each arm's stop {_delta(doc['quality_delta'], doc['quality_ci95'])}; verdict: **{doc['verdict']}**.",
+        *_decomposition_table(doc),
+        *_provenance(doc),
+        "",
+        "Arms ran in alternating order (original first on even seeds, optimized first on odd), each after one "
+        "untimed warm-up. "
+        + (
+            "Quality figures repeat exactly for the same command."
+            if doc["reproducibility"]["deterministic"]
+            else f"Quality does not repeat exactly: {doc['reproducibility']['reason']}"
+        ),
+    ]
+    if doc["changed_from_v1"]:
+        lines += ["", "Changed from the schema-1 report:", *(f"- {text}" for text in doc["changed_from_v1"])]
+    lines += [f"- {note}" for note in doc["notes"]]
     return "\n".join(lines)
 
 
@@ -83,51 +134,74 @@ def update_readme_table(readme: Path, doc: Mapping[str, Any], source: str) -> bo
         return False
     provenance = f"<!-- written by trainkit.report from {source}; do not edit by hand -->"
     body = f"{README_START}\n{provenance}\n{package_table(doc)}\n{README_END}"
-    readme.write_text(pattern.sub(lambda _: body, text, count=1))
+    with atomic_write(readme) as handle:
+        handle.write(pattern.sub(lambda _: body, text, count=1))
     return True
 
 
 def _plot_speedups(docs: Sequence[Mapping[str, Any]], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 0.7 + 0.6 * max(1, len(docs))))
+    fig, axes = new_figure(figsize=(7.5, 1.0 + 0.8 * max(1, len(docs))))
+    ax = axes[0][0]
     for row, doc in enumerate(docs):
-        _, ratios = paired_ratio_median(
-            doc["modes"]["original"]["runs"], doc["modes"]["optimized"]["runs"], doc["speedup_basis"]
-        )
-        if doc["speedup"] is not None:
-            ax.barh(row, doc["speedup"], color="tab:blue", alpha=0.6)
-        else:
-            ax.text(1.0, row, f"  n/a: {doc['verdict']}", va="center", fontsize=8, color="dimgray")
-        ax.scatter(ratios, [row] * len(ratios), color="black", s=12, zorder=3)
+        original, optimized = doc["modes"]["original"]["runs"], doc["modes"]["optimized"]["runs"]
+        for offset, key, value, colour in (
+            (-0.18, doc["speedup_basis"], doc["speedup"], "tab:blue"),
+            (0.18, doc["cpu_basis"], doc["speedup_cpu"], "tab:orange"),
+        ):
+            if value is not None:
+                ax.barh(row + offset, value, height=0.34, color=colour, alpha=0.6)
+            ratios = paired_ratios(original, optimized, key)
+            ax.scatter(ratios, [row + offset] * len(ratios), color="black", s=10, zorder=3)
     ax.axvline(1.0, color="red", linestyle="--", linewidth=1)
-    ax.set_yticks(range(len(docs)), [f"{d['package']}\n({d['speedup_basis']})" for d in docs])
+    ax.set_yticks(range(len(docs)), [doc["package"] for doc in docs])
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-    ax.set_xlabel("speedup, original / optimized (bar: median, dots: seeds; log scale)")
+    ax.set_xlabel("original / optimized (blue: wall, orange: CPU seconds; bars: median, dots: seeds; log scale)")
     ax.set_title("Original vs optimized: speedup per package")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _plot_quality(docs: Sequence[Mapping[str, Any]], path: Path) -> None:
-    fig, axes = plt.subplots(1, max(1, len(docs)), figsize=(3.2 * max(1, len(docs)), 3.2), squeeze=False)
+    fig, axes = new_figure(1, max(1, len(docs)), figsize=(3.2 * max(1, len(docs)), 3.4))
     for ax, doc in zip(axes[0], docs):
-        original = {r["seed"]: r["quality"] for r in doc["modes"]["original"]["runs"]}
-        optimized = {r["seed"]: r["quality"] for r in doc["modes"]["optimized"]["runs"]}
+        field = "quality_at_budget" if doc["budget_quality_delta"] is not None else "quality"
+        original = {r["seed"]: r[field] for r in doc["modes"]["original"]["runs"]}
+        optimized = {r["seed"]: r[field] for r in doc["modes"]["optimized"]["runs"]}
         for seed in sorted(set(original) & set(optimized)):
             if original[seed] is not None and optimized[seed] is not None:
                 ax.plot([0, 1], [original[seed], optimized[seed]], color="gray", marker="o", alpha=0.7)
         ax.set_xticks([0, 1], ["original", "optimized"])
         ax.set_xlim(-0.3, 1.3)
-        arrow = "↑" if doc["higher_is_better"] else "↓"
-        metric = textwrap.fill(f"{doc['quality_metric']} {arrow}", width=32)
+        where = "equal budget" if field == "quality_at_budget" else "at stop"
+        metric = textwrap.fill(f"{doc['quality_metric']} ({where}) {'↑' if doc['higher_is_better'] else '↓'}", 32)
         ax.set_title(f"{doc['package']}\n{metric}", fontsize=9)
     fig.suptitle("Quality per seed (lines pair the same seed)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
+
+
+def _summary_rows(loaded: Sequence[tuple[Path, Mapping[str, Any]]], out: Path) -> list[str]:
+    lines = [
+        "| package | preset | wall ratio | CPU ratio | quality metric | original | optimized "
+        "| Δ opt−orig [95% CI] | verdict | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path, doc in loaded:
+        budget = doc["budget_quality_delta"] is not None
+        field = "quality_at_budget_median" if budget else "quality_median"
+        delta = (
+            _delta(doc["budget_quality_delta"], doc["budget_quality_ci95"])
+            if budget
+            else _delta(doc["quality_delta"], doc["quality_ci95"])
+        )
+        lines.append(
+            f"| [{doc['package']}]({os.path.relpath(path, out)}) | {doc['preset']} | {_ratio(doc['speedup'])} | "
+            f"{_ratio(doc['speedup_cpu'])} | {doc['quality_metric']} ({'↑' if doc['higher_is_better'] else '↓'}"
+            f"{', equal budget' if budget else ', at stop'}) | {_fmt(doc['modes']['original'][field])} | "
+            f"{_fmt(doc['modes']['optimized'][field])} | {delta} | {doc['verdict']} | {len(doc['seeds'])} |"
+        )
+    return lines
 
 
 def render_report(
@@ -138,66 +212,58 @@ def render_report(
     command: str = "nox -s bench",
     elapsed_s: Mapping[str, float] | None = None,
 ) -> Path:
-    """Write ``out_dir/BENCHMARKS.md`` plus ``speedup.png`` and ``quality.png``; return the report path."""
+    """Write ``out_dir/BENCHMARKS.md`` plus ``speedup.png`` and ``quality.png``; return the report path.
+
+    Package README tables are refreshed only from the default preset's results: other presets are not evidence.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    loaded = sorted(((Path(p), read_benchmark(p)) for p in bench_files), key=lambda item: item[1]["package"])
+    loaded = sorted(((Path(p), read_document(p)) for p in bench_files), key=lambda item: item[1]["package"])
     docs = [doc for _, doc in loaded]
     lines = [
         "# Benchmarks: original vs optimized",
         "",
         f"Written by `python -m trainkit.report` at the end of `{command}`. Every figure below comes from the "
-        "`benchmark.json` linked in its row; each row names the command that measured it. Modes ran interleaved "
-        "with the same seeds; speedup is the median of per-seed ratios.",
+        "`benchmark.json` linked in its row, and each package section names the command that measured it. Arms "
+        "ran interleaved with the same seeds, in alternating order, after one untimed warm-up each; ratios are "
+        "medians of per-seed ratios. The CPU ratio (CPU seconds of the process and its children) is the stable "
+        "figure on a shared machine; the wall ratio is what a user waits.",
         "",
     ]
     if elapsed_s:
-        total = sum(elapsed_s.values())
         per_package = ", ".join(f"{name} {seconds / 60:.1f} min" for name, seconds in sorted(elapsed_s.items()))
         cpus = docs[0]["machine"]["cpus"] if docs else os.cpu_count()
-        lines += [
-            f"`{command}` took {total / 60:.1f} min on {cpus} CPUs ({per_package}), timed by the nox session.",
-            "",
-        ]
-    lines += [
-        "| package | preset | speedup (basis) | quality metric | original | optimized | Δ opt−orig [95% CI] "
-        "| verdict | seeds | command |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for path, doc in loaded:
-        rel = os.path.relpath(path, out)
-        lines.append(
-            f"| [{doc['package']}]({rel}) | {doc['preset']} | {_speedup_cell(doc)} | {doc['quality_metric']} "
-            f"({'↑' if doc['higher_is_better'] else '↓'}) | {_fmt(doc['modes']['original']['quality_median'])} | "
-            f"{_fmt(doc['modes']['optimized']['quality_median'])} | {_delta_cell(doc)} | {doc['verdict']} | "
-            f"{len(doc['seeds'])} | `{doc['command']}` |"
-        )
+        lines += [f"`{command}` took {sum(elapsed_s.values()) / 60:.1f} min on {cpus} CPUs ({per_package}).", ""]
+    lines += _summary_rows(loaded, out)
     for package, reason in sorted((failures or {}).items()):
-        lines.append(f"| {package} | – | failed | – | – | – | – | **bench failed**: {reason} | – | – |")
+        lines.append(f"| {package} | – | – | – | – | – | – | – | **bench failed**: {reason} | – |")
     if docs:
         _plot_speedups(docs, out / "speedup.png")
         _plot_quality(docs, out / "quality.png")
         lines += ["", "![speedup per package](speedup.png)", "", "![quality per seed](quality.png)", ""]
     for path, doc in loaded:
         lines += ["", f"## {doc['package']}", "", package_table(doc)]
-        for name, value in doc.get("extra_comparisons", {}).items():
+        for name, value in doc["extra_comparisons"].items():
             summary = value.get("summary") if isinstance(value, Mapping) else None
             lines.append(f"- extra comparison `{name}`" + (f": {summary}" if summary else " (see benchmark.json)"))
         for png in sorted(path.parent.glob("*.png")):
             lines.append(f"\n![{png.stem}]({os.path.relpath(png, out)})")
-        if readme_root is not None:
+        if readme_root is not None and doc["preset"] == DEFAULT_PRESET:
             readme = Path(readme_root) / doc["package"] / "README.md"
             update_readme_table(readme, doc, os.path.relpath(path, Path(readme_root) / doc["package"]))
     report = out / "BENCHMARKS.md"
-    report.write_text("\n".join(lines) + "\n")
+    with atomic_write(report) as handle:
+        handle.write("\n".join(lines) + "\n")
     return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainkit.report", description=__doc__.splitlines()[0])
-    parser.add_argument("bench_files", nargs="*", type=Path, help="benchmark.json files")
+    parser.add_argument("bench_files", nargs="*", type=Path, help="benchmark.json files (schema 2)")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="folder for BENCHMARKS.md and PNGs")
-    parser.add_argument("--readme-root", type=Path, default=None, help="update <root>/<package>/README.md tables")
+    parser.add_argument(
+        "--readme-root", type=Path, default=None, help="update <root>/<package>/README.md tables (default preset only)"
+    )
     parser.add_argument(
         "--failed", action="append", default=[], metavar="PKG=REASON", help="a package whose bench failed"
     )

@@ -1,0 +1,344 @@
+"""Benchmark contract, schema 2: the document :func:`trainkit.harness.run_bench` writes, and its checks.
+
+Every summary (medians, wall and CPU ratios, quality deltas at the stop point and at the equal budget,
+decomposition rows, the verdict) is derived from the runs, and :func:`validate_document` derives it again,
+so a hard-coded figure fails validation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from trainkit.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from trainkit.harness import BenchSpec, RunResult
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "bootstrap_ci",
+    "build_document",
+    "decide_verdict",
+    "machine_info",
+    "paired_deltas",
+    "paired_ratios",
+    "read_document",
+    "validate_document",
+    "write_document",
+]
+
+SCHEMA_VERSION = 2
+QUALITY_FIELDS = ("quality", "quality_at_budget")
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _median(values: Sequence[Any]) -> float | None:
+    present = [v for v in (_finite(x) for x in values) if v is not None]
+    return float(statistics.median(present)) if present else None
+
+
+def _value(run: Mapping[str, Any], key: str) -> float | None:
+    """A run's top-level field (wall_s, cpu_s, quality...) or, failing that, a key of its ``extra``."""
+    return _finite(run[key]) if key in run else _finite(run.get("extra", {}).get(key))
+
+
+def paired_ratios(baseline: Sequence[Mapping[str, Any]], variant: Sequence[Mapping[str, Any]], key: str) -> list:
+    """Per seed, baseline / variant of ``key``; seeds missing either value are left out."""
+    by_seed = {run["seed"]: _value(run, key) for run in variant}
+    ratios = []
+    for run in baseline:
+        a, b = _value(run, key), by_seed.get(run["seed"])
+        if a is not None and b is not None and b > 0:
+            ratios.append(a / b)
+    return ratios
+
+
+def paired_deltas(baseline: Sequence[Mapping[str, Any]], variant: Sequence[Mapping[str, Any]], key: str) -> list:
+    """Per seed, variant − baseline of ``key``."""
+    by_seed = {run["seed"]: _value(run, key) for run in variant}
+    deltas = []
+    for run in baseline:
+        a, b = _value(run, key), by_seed.get(run["seed"])
+        if a is not None and b is not None:
+            deltas.append(b - a)
+    return deltas
+
+
+def bootstrap_ci(values: Sequence[float], seed: int = 0) -> list[float] | None:
+    """Percentile bootstrap 95% interval of the median (scipy), deterministic; None for fewer than 2 values."""
+    from scipy.stats import bootstrap
+
+    if len(values) < 2:
+        return None
+    data = np.asarray(values, dtype=float)
+    if np.all(data == data[0]):
+        return [float(data[0]), float(data[0])]
+    result = bootstrap(
+        (data,), np.median, n_resamples=2000, method="percentile", rng=np.random.default_rng(seed), vectorized=True
+    )
+    return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
+
+
+def decide_verdict(
+    speedup: float | None,
+    speedup_cpu: float | None,
+    quality_ci95: Sequence[float] | None,
+    quality_delta: float | None,
+    higher_is_better: bool,
+    margin: float,
+    at: str,
+) -> str:
+    """Plain words for the outcome. Quality is non-inferior when the CI's worse end stays within ``margin``."""
+    if speedup is None:
+        pace = "speed not measured"
+    else:
+        pace = "faster" if speedup > 1.0 else "not faster"
+        if speedup > 1.0 and speedup_cpu is not None and speedup_cpu < 1.0:
+            pace += " in wall time only (more CPU seconds)"
+    if quality_delta is None:
+        return f"{pace}, quality not measured"
+    lo, hi = quality_ci95 if quality_ci95 is not None else (quality_delta, quality_delta)
+    worst, best = (lo, hi) if higher_is_better else (-hi, -lo)  # sign-adjusted: "worse" is negative
+    if worst >= -margin:
+        judged = "non-inferior"
+    elif best < -margin:
+        judged = "lower"
+    else:
+        judged = "inconclusive"
+    return f"{pace}, quality {judged} ({at})"
+
+
+def machine_info(device: str | torch.device, threads: int | None = None) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": threads if threads is not None else torch.get_num_threads(),
+        "device": str(device),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def _mode_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    cores = [r["cpu_s"] / r["wall_s"] for r in runs if _finite(r["cpu_s"]) and _finite(r["wall_s"])]
+    return {
+        "wall_s_median": _median([r["wall_s"] for r in runs]),
+        "cpu_s_median": _median([r["cpu_s"] for r in runs]),
+        "cores_used_median": _median(cores),
+        "quality_median": _median([r["quality"] for r in runs]),
+        "quality_at_budget_median": _median([r["quality_at_budget"] for r in runs]),
+    }
+
+
+def _headline(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Speedups, quality deltas and the verdict, from the runs of ``original`` and ``optimized``."""
+    original, optimized = doc["modes"]["original"]["runs"], doc["modes"]["optimized"]["runs"]
+    wall = paired_ratios(original, optimized, doc["speedup_basis"])
+    cpu = paired_ratios(original, optimized, doc["cpu_basis"])
+    summary: dict[str, Any] = {"speedup": _median(wall), "speedup_cpu": _median(cpu)}
+    for field in QUALITY_FIELDS:
+        deltas = paired_deltas(original, optimized, field)
+        prefix = "quality" if field == "quality" else "budget_quality"
+        summary[f"{prefix}_delta"] = _median(deltas)
+        summary[f"{prefix}_ci95"] = bootstrap_ci(deltas)
+    budget = summary["budget_quality_delta"] is not None
+    prefix, at = ("budget_quality", "at the equal budget") if budget else ("quality", "at each arm's stop only")
+    summary["verdict"] = decide_verdict(
+        summary["speedup"],
+        summary["speedup_cpu"],
+        summary[f"{prefix}_ci95"],
+        summary[f"{prefix}_delta"],
+        doc["higher_is_better"],
+        doc["non_inferiority_margin"],
+        at,
+    )
+    return summary
+
+
+def _decomposition_rows(doc: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        base, variant = doc["modes"][row["baseline"]]["runs"], doc["modes"][row["variant"]]["runs"]
+        out.append(
+            {
+                "label": row["label"],
+                "baseline": row["baseline"],
+                "variant": row["variant"],
+                "speedup": _median(paired_ratios(base, variant, doc["speedup_basis"])),
+                "speedup_cpu": _median(paired_ratios(base, variant, doc["cpu_basis"])),
+                "quality_delta": _median(paired_deltas(base, variant, "quality")),
+                "budget_quality_delta": _median(paired_deltas(base, variant, "quality_at_budget")),
+            }
+        )
+    return out
+
+
+def build_document(
+    spec: BenchSpec,
+    preset: str,
+    command: str,
+    device: str | torch.device,
+    results: Mapping[str, Sequence[RunResult]],
+    order: Sequence[Mapping[str, Any]],
+    warmup: Mapping[str, Any],
+    extra_comparisons: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The schema-2 document for one package's benchmark."""
+    if not spec.deterministic and not spec.nondeterminism_reason:
+        raise ValueError(f"{spec.package}: a non-deterministic bench must say why (nondeterminism_reason)")
+    modes = {}
+    for name, arm in spec.arms.items():
+        runs = [asdict(r) for r in results[name]]
+        modes[name] = {
+            "description": arm.description,
+            "hyperparameters": {key: asdict(value) for key, value in arm.hyperparameters.items()},
+            "runs": runs,
+            **_mode_summary(runs),
+        }
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "package": spec.package,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "preset": preset,
+        "command": command,
+        "seeds": sorted({r["seed"] for mode in modes.values() for r in mode["runs"]}),
+        "machine": machine_info(device),
+        "quality_metric": spec.quality_metric,
+        "higher_is_better": spec.higher_is_better,
+        "budget": spec.budget,
+        "speedup_basis": spec.speedup_basis,
+        "cpu_basis": spec.cpu_basis,
+        "non_inferiority_margin": spec.non_inferiority_margin,
+        "order": [dict(entry) for entry in order],
+        "warmup": dict(warmup),
+        "modes": modes,
+        "reproducibility": {"deterministic": spec.deterministic, "reason": spec.nondeterminism_reason},
+        "notes": list(spec.notes),
+        "changed_from_v1": list(spec.changed_from_v1),
+        "extra_comparisons": dict(extra_comparisons),
+    }
+    doc.update(_headline(doc))
+    doc["decomposition"] = _decomposition_rows(doc, [asdict(row) for row in spec.decomposition])
+    return doc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (Path, torch.device)):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _sanitise(value: Any) -> Any:
+    """NaN and infinity become null: JSON has no such numbers, and an unmeasured value is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _sanitise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sanitise(v) for v in value]
+    return value
+
+
+def write_document(out_dir: str | os.PathLike[str], doc: Mapping[str, Any]) -> Path:
+    """Validate ``doc`` and write ``out_dir/benchmark.json`` atomically; return its path."""
+    clean = _sanitise(json.loads(json.dumps(dict(doc), default=_json_default, allow_nan=True)))
+    validate_document(clean)
+    target = Path(out_dir) / "benchmark.json"
+    with atomic_write(target) as handle:
+        json.dump(clean, handle, indent=2)
+        handle.write("\n")
+    return target
+
+
+def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    with open(path) as handle:
+        doc = json.load(handle)
+    validate_document(doc)
+    return doc
+
+
+def _close(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _check_same(label: str, stored: Mapping[str, Any], derived: Mapping[str, Any]) -> None:
+    for key, value in derived.items():
+        same = stored.get(key) == value if isinstance(value, str) else _close(stored.get(key), value)
+        if not same:
+            raise ValueError(f"{label}.{key} = {stored.get(key)!r} does not follow from the runs ({value!r})")
+
+
+def _check_order(doc: Mapping[str, Any]) -> None:
+    from trainkit.harness import arm_order
+
+    for entry in doc["order"]:
+        if entry["arms"] != arm_order(list(doc["modes"]), entry["seed"]):
+            raise ValueError(f"order for seed {entry['seed']} does not alternate as the contract requires")
+
+
+def _check_searches(doc: Mapping[str, Any]) -> None:
+    """Every search for the same hyperparameter used the same number of candidates and the same budget."""
+    seen: dict[str, tuple[int, str, str]] = {}
+    for arm, mode in doc["modes"].items():
+        for key, hp in mode["hyperparameters"].items():
+            if hp["source"] != "search":
+                continue
+            shape = (len(hp["search"]["candidates"]), hp["search"]["budget"], arm)
+            if key in seen and seen[key][:2] != shape[:2]:
+                raise ValueError(f"search for {key!r}: {arm} and {seen[key][2]} had different candidates or budget")
+            seen.setdefault(key, shape)
+
+
+def validate_document(doc: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` if ``doc`` breaks schema 2 or any summary differs from what its runs give."""
+    import jsonschema
+
+    schema = json.loads(resources.files("trainkit").joinpath("benchmark.schema.json").read_text())
+    try:
+        jsonschema.validate(doc, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
+        raise ValueError(f"benchmark.json invalid at {where}: {exc.message}") from None
+    for name, mode in doc["modes"].items():
+        _check_same(f"modes.{name}", mode, _mode_summary(mode["runs"]))
+    _check_same("benchmark", doc, _headline(doc))
+    for row in doc["decomposition"]:
+        for arm in (row["baseline"], row["variant"]):
+            if arm not in doc["modes"]:
+                raise ValueError(f"decomposition row {row['label']!r} names an arm that did not run: {arm!r}")
+    derived_rows = _decomposition_rows(doc, doc["decomposition"])
+    for stored, derived in zip(doc["decomposition"], derived_rows):
+        _check_same(f"decomposition[{stored['label']}]", stored, derived)
+    _check_order(doc)
+    _check_searches(doc)
+    if not doc["reproducibility"]["deterministic"] and not doc["reproducibility"]["reason"]:
+        raise ValueError("reproducibility: a non-deterministic bench must say why")

@@ -1,0 +1,184 @@
+"""The harness with fake arms of known cost: order, warm-up, wall and CPU time, every summary field."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from trainkit.contract import read_document, validate_document
+from trainkit.harness import (
+    Arm,
+    BenchSpec,
+    Decomposition,
+    RunResult,
+    arm_order,
+    cited,
+    default_out,
+    run_bench,
+    search_hyperparameter,
+)
+
+PRESETS = {"ci": SimpleNamespace(seeds=2), "quick": SimpleNamespace(seeds=4)}
+
+
+def _burn(cpu_s: float) -> None:
+    """Spin until this process has used ``cpu_s`` more CPU seconds."""
+    end = time.process_time() + cpu_s
+    while time.process_time() < end:
+        pass
+
+
+def _child_burn(cpu_s: float) -> None:
+    code = f"import time\nend = time.process_time() + {cpu_s}\nwhile time.process_time() < end: pass"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _spec(calls: list[str], unit: float = 0.05) -> BenchSpec:
+    def arm(name: str, burn: float, sleep: float, child: float, quality: float, budget_quality: float) -> Arm:
+        def run(seed: int) -> RunResult:
+            calls.append(f"{name}:{seed}")
+            _burn(burn)
+            time.sleep(sleep)
+            if child:
+                _child_burn(child)
+            return RunResult(seed, quality=quality + seed, quality_at_budget=budget_quality + seed, work={"steps": 10})
+
+        return Arm(run=run, warmup=lambda: calls.append(f"warmup:{name}"), description=f"fake {name}")
+
+    return BenchSpec(
+        package="fake",
+        quality_metric="accuracy",
+        higher_is_better=True,
+        budget="10 fake steps for every arm",
+        arms={
+            # original: 4 units of CPU; optimized: 1 unit of CPU + 1 unit asleep.
+            "original": arm("original", 4 * unit, 0.0, 0.0, 0.5, 0.5),
+            "engine_only": arm("engine_only", 2 * unit, 0.0, 0.0, 0.5, 0.6),
+            "optimized": arm("optimized", unit, unit, 0.0, 0.5, 0.7),
+        },
+        decomposition=[
+            Decomposition("engine only", "original", "engine_only"),
+            Decomposition("end to end", "original", "optimized"),
+        ],
+        extra_comparisons=lambda: {"constant": {"summary": "a constant opponent", "quality": 0.1}},
+        notes=["fake arms with known costs"],
+        changed_from_v1=["nothing: a test"],
+    )
+
+
+def _args(tmp_path: Path, seeds: int = 2, preset: str = "ci") -> SimpleNamespace:
+    return SimpleNamespace(
+        preset=preset, seeds=seeds, out=tmp_path / "out", threads=1, device="cpu", default_seeds=lambda p: p.seeds
+    )
+
+
+def test_order_alternates_by_seed_and_warmups_come_first(tmp_path):
+    calls: list[str] = []
+    path = run_bench("fake", PRESETS, lambda ctx: _spec(calls, unit=0.01), _args(tmp_path, seeds=2), argv=[])
+    assert calls[:3] == ["warmup:original", "warmup:engine_only", "warmup:optimized"]
+    assert calls[3:] == ["original:0", "engine_only:0", "optimized:0", "optimized:1", "engine_only:1", "original:1"]
+    doc = read_document(path)
+    assert doc["order"] == [
+        {"seed": 0, "arms": ["original", "engine_only", "optimized"]},
+        {"seed": 1, "arms": ["optimized", "engine_only", "original"]},
+    ]
+    assert arm_order(["optimized", "x", "original"], 2) == ["original", "x", "optimized"]
+    assert set(doc["warmup"]) == {"original", "engine_only", "optimized"}
+
+
+def test_known_costs_give_known_wall_and_cpu_ratios(tmp_path):
+    calls: list[str] = []
+    doc = read_document(run_bench("fake", PRESETS, lambda ctx: _spec(calls), _args(tmp_path, seeds=2), argv=[]))
+    # CPU: 4 units vs 1 -> 4x. Wall: 4 units vs 2 on a quiet machine -> 2x; other load stretches only the
+    # CPU-bound units, so the wall ratio lies between 2x and the CPU ratio.
+    assert doc["speedup_cpu"] == pytest.approx(4.0, rel=0.25)
+    assert 1.5 < doc["speedup"] < doc["speedup_cpu"]
+    assert doc["modes"]["optimized"]["cores_used_median"] == pytest.approx(0.5, abs=0.2)
+    engine = doc["decomposition"][0]
+    assert engine["label"] == "engine only" and engine["speedup_cpu"] == pytest.approx(2.0, rel=0.25)
+    assert engine["budget_quality_delta"] == pytest.approx(0.1)
+    assert doc["quality_delta"] == pytest.approx(0.0)
+    assert doc["budget_quality_delta"] == pytest.approx(0.2)
+    assert doc["budget_quality_ci95"] == pytest.approx([0.2, 0.2])
+    assert doc["verdict"] == "faster, quality non-inferior (at the equal budget)"
+    assert doc["extra_comparisons"]["constant"]["quality"] == 0.1
+    assert doc["budget"] == "10 fake steps for every arm" and doc["schema"] == 2
+
+
+def test_cpu_time_of_child_processes_is_counted(tmp_path):
+    def build(ctx):
+        run = lambda seed: (_child_burn(0.3), RunResult(seed, quality=1.0))[1]  # noqa: E731
+        arms = {name: Arm(run=run, warmup=None, description=name) for name in ("original", "optimized")}
+        return BenchSpec("fake", "accuracy", True, "one child", arms)
+
+    doc = read_document(run_bench("fake", PRESETS, build, _args(tmp_path, seeds=1), argv=[]))
+    assert doc["modes"]["original"]["runs"][0]["cpu_s"] >= 0.3
+    assert doc["warmup"]["original"]["how"] == "none declared"
+
+
+def test_validation_recomputes_every_summary(tmp_path):
+    calls: list[str] = []
+    path = run_bench("fake", PRESETS, lambda ctx: _spec(calls, unit=0.01), _args(tmp_path), argv=[])
+    doc = json.loads(path.read_text())
+    for mutate in (
+        lambda d: d.update(speedup=d["speedup"] * 2),
+        lambda d: d.update(speedup_cpu=99.0),
+        lambda d: d.update(budget_quality_delta=1.0),
+        lambda d: d.update(verdict="faster and better than ever"),
+        lambda d: d["modes"]["original"].update(cpu_s_median=123.0),
+        lambda d: d["decomposition"][0].update(speedup_cpu=10.0),
+        lambda d: d["order"][1].update(arms=["original", "engine_only", "optimized"]),
+        lambda d: d["decomposition"].append({**d["decomposition"][0], "variant": "ghost"}),
+    ):
+        broken = json.loads(json.dumps(doc))
+        mutate(broken)
+        with pytest.raises(ValueError):
+            validate_document(broken)
+    validate_document(doc)
+
+
+def test_searches_must_share_candidates_and_budget(tmp_path):
+    calls: list[str] = []
+
+    def build(ctx):
+        spec = _spec(calls, unit=0.001)
+        spec.arms["original"].hyperparameters["lr"] = search_hyperparameter(
+            "lr", [0.1, 1.0], lambda lr: -abs(lr - 1.0), True, "2 epochs"
+        )
+        spec.arms["optimized"].hyperparameters["lr"] = search_hyperparameter(
+            "lr", [0.01, 0.1, 1.0], lambda lr: -abs(lr - 0.1), True, "2 epochs"
+        )
+        return spec
+
+    with pytest.raises(ValueError, match="different candidates or budget"):
+        run_bench("fake", PRESETS, build, _args(tmp_path), argv=[])
+    assert search_hyperparameter("lr", [0.1, 1.0], lambda lr: -abs(lr - 1.0), True, "2 epochs").value == 1.0
+    assert cited(3e-4, "sb3 ppo.py learning_rate=3e-4").source == "cited"
+
+
+def test_same_bench_twice_gives_the_same_quality_figures(tmp_path):
+    docs = []
+    for run in range(2):
+        calls: list[str] = []
+        args = _args(tmp_path / str(run))
+        docs.append(
+            read_document(run_bench("fake", PRESETS, lambda ctx, calls=calls: _spec(calls, unit=0.001), args, argv=[]))
+        )
+    keys = ("quality_delta", "quality_ci95", "budget_quality_delta", "budget_quality_ci95")
+    assert [docs[0][k] for k in keys] == [docs[1][k] for k in keys]
+    for name in docs[0]["modes"]:
+        assert [r["quality"] for r in docs[0]["modes"][name]["runs"]] == [
+            r["quality"] for r in docs[1]["modes"][name]["runs"]
+        ]
+
+
+def test_only_the_default_preset_writes_to_the_evidence_folder():
+    assert default_out("pkg", "quick") == Path("reports/bench/pkg")
+    assert default_out("pkg", "ci") == Path("reports/ci/pkg")
+    assert default_out("pkg", "full") == Path("reports/full/pkg")
