@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from trainkit.benchmark import read_benchmark
+from trainkit.contract import read_document
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = sorted(p.parent.name for p in (ROOT / "packages").glob("*/pyproject.toml"))
@@ -36,12 +36,15 @@ def test_bench_ci_preset_writes_a_valid_benchmark(package, tmp_path):
     )
     elapsed = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = read_benchmark(out / "benchmark.json")
+    doc = read_document(out / "benchmark.json")  # schema 2; every summary re-derived from the runs
     assert doc["package"] == package and doc["preset"] == "ci"
     assert f"-m {package} bench" in doc["command"]
-    for mode in ("original", "optimized"):
-        assert [r["seed"] for r in doc["modes"][mode]["runs"]] == doc["seeds"]
-        assert all(r["wall_s"] is None or r["wall_s"] > 0 for r in doc["modes"][mode]["runs"])
+    for name, mode in doc["modes"].items():
+        assert [r["seed"] for r in mode["runs"]] == doc["seeds"], name
+        assert all(r["wall_s"] > 0 and r["cpu_s"] > 0 for r in mode["runs"]), name
+    assert {entry["seed"] for entry in doc["order"]} == set(doc["seeds"])
+    assert set(doc["warmup"]) == set(doc["modes"])
+    assert doc["budget"].strip()
     print(f"{package} bench --preset ci took {elapsed:.1f} s")
 
 
