@@ -14,8 +14,8 @@ from early_inference.train_early_inference import CONFIG, predict, prepare_split
 from scipy import stats
 
 MODEL = {"channels": [16, 16], "kernel_size": 3, "mlp_hidden": [], "head_hidden": 32}
-TRAINING = {**CONFIG, "pooling": "avg", "batch_size": 128, "lr": 3e-3, "warmup_epochs": 2}
-TRAINING.update(scheduler_patience=2, scheduler_factor=0.5)
+# The v2 model (CONFIG: contrast readout, beta-NLL, cosine schedule, validation-fitted variance scale).
+TRAINING = {**CONFIG, "batch_size": 128, "lr": 3e-3, "warmup_epochs": 2}
 
 
 def calibration_against_analytic_posterior(n_train: int, epochs: int, prefix_points: int, seed: int = 0):
@@ -33,7 +33,7 @@ def calibration_against_analytic_posterior(n_train: int, epochs: int, prefix_poi
         n_workers=1,
     )
     result = train(data, 30, TRAINING, MODEL, seed=seed, max_epochs=epochs)
-    mean, var = predict(result.model, prepare_split(data, "test", 30, result.normalizer))
+    mean, var = predict(result.model, prepare_split(data, "test", 30, result.normalizer, config=TRAINING))
     posterior_mean, posterior_cov = sim.posterior(data.obs["test"][30], data.times[30])
     exact_mean = sim.to_target(posterior_mean)
     exact_sd = np.sqrt(np.diag(posterior_cov)) / sim.target_scale

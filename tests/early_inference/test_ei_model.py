@@ -6,13 +6,8 @@ import math
 
 import pytest
 import torch
-from early_inference.early_inference_model import (
-    EarlyInferenceModel,
-    FlattenTemporalReadout,
-    WeightedTemporalPooling,
-    gaussian_nll_loss,
-    time_channels,
-)
+from early_inference.early_inference_model import EarlyInferenceModel, gaussian_nll_loss, time_channels
+from early_inference.readouts import FlattenTemporalReadout, WeightedTemporalPooling
 
 
 def test_tcn_is_causal():
@@ -21,7 +16,8 @@ def test_tcn_is_causal():
     x = torch.randn(2, 3, 50)
     changed = x.clone()
     changed[:, 0, 30:] += 5.0
-    before, after = model.encode(x), model.encode(changed)
+    known = torch.randn(2, 3)
+    before, after = model.encode(x, known), model.encode(changed, known)
     torch.testing.assert_close(before[..., :30], after[..., :30])
     assert not torch.allclose(before[..., 30:], after[..., 30:])
 
@@ -39,7 +35,7 @@ def test_channels_last_conv2d_path_equals_plain_causal_conv1d():
             x = torch.relu(out + block.residual(x))
         return x
 
-    fast, slow = model.encode(x), reference(x)
+    fast, slow = model.encode(x, torch.randn(4, 3)), reference(x)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
     weight = model.tcn[1].conv2.weight
     (grad_fast,) = torch.autograd.grad(fast.square().sum(), weight)
@@ -47,7 +43,7 @@ def test_channels_last_conv2d_path_equals_plain_causal_conv1d():
     torch.testing.assert_close(grad_fast, grad_slow, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("pooling", ["avg", "weighted", "flatten"])
+@pytest.mark.parametrize("pooling", ["avg", "weighted", "flatten", "contrast"])
 def test_outputs_have_positive_variance_and_work_without_known_inputs(pooling):
     for n_known in (0, 3):
         model = EarlyInferenceModel(n_known=n_known, n_params=2, channels=[8, 8], pooling=pooling, sequence_length=40)
@@ -131,7 +127,7 @@ def test_flatten_model_differs_from_avg_and_checks_its_length():
     avg = EarlyInferenceModel(n_known=3, n_params=2, channels=[8, 8], pooling="avg")
     avg.load_state_dict({k: v for k, v in flat.state_dict().items() if not k.startswith("pool.")}, strict=True)
     x, known = torch.randn(4, 3, 30), torch.randn(4, 3)
-    torch.testing.assert_close(flat.encode(x), avg.encode(x))  # same TCN weights ...
+    torch.testing.assert_close(flat.encode(x, known), avg.encode(x, known))  # same TCN weights ...
     assert not torch.allclose(flat(x, known)[0], avg(x, known)[0])  # ... different readout
     with pytest.raises(ValueError, match="sequence_length"):
         EarlyInferenceModel(n_known=3, n_params=2, pooling="flatten")

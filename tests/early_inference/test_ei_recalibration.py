@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 from early_inference import simulators
-from early_inference.bench import measure_training_throughput
 from early_inference.evaluate import fit_variance_scale, gaussian_metrics
 from early_inference.generate_early_inference_data import generate_dataset
+from early_inference.throughput import measure_training_throughput
 from early_inference.train_early_inference import (
     CONFIG,
     MODEL_PROFILES,
@@ -63,16 +63,20 @@ def test_scaling_fitted_on_val_brings_miscalibrated_posteriors_back_to_nominal(l
 def test_validation_variance_scale_reads_the_validation_split_only(linear_data):
     model_kwargs = {"channels": [4, 4], "kernel_size": 3, "mlp_hidden": [], "head_hidden": 8}
     result = train(linear_data, 30, {**CONFIG, "batch_size": 32}, model_kwargs, seed=0, max_epochs=1)
-    scale = validation_variance_scale(result.model, linear_data, 30, result.normalizer)
+    scale = validation_variance_scale(result.model, linear_data, 30, result.normalizer, config=CONFIG)
     assert scale.shape == (2,) and np.all(scale > 0)
 
     shuffled_test = generate_dataset({**linear_data.config, "seed": 7}, n_workers=1)
     shuffled_test.obs["val"], shuffled_test.params["val"] = linear_data.obs["val"], linear_data.params["val"]
     shuffled_test.known["val"] = linear_data.known["val"]
-    np.testing.assert_allclose(validation_variance_scale(result.model, shuffled_test, 30, result.normalizer), scale)
+    np.testing.assert_allclose(
+        validation_variance_scale(result.model, shuffled_test, 30, result.normalizer, config=CONFIG), scale
+    )
 
     other_val = generate_dataset({**linear_data.config, "seed": 7}, n_workers=1)
-    assert not np.allclose(validation_variance_scale(result.model, other_val, 30, result.normalizer), scale)
+    assert not np.allclose(
+        validation_variance_scale(result.model, other_val, 30, result.normalizer, config=CONFIG), scale
+    )
 
 
 def test_throughput_probe_trains_the_network_train_builds():

@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 import torch
+from early_inference import train_early_inference as train_module
 from early_inference.generate_early_inference_data import generate_dataset
 from early_inference.train_early_inference import (
     CONFIG,
@@ -33,8 +34,8 @@ def small(config, **overrides):
     return {**config, "batch_size": 32, **overrides}
 
 
-def test_optimized_warms_up_linearly_then_hands_over_to_plateau(data):
-    result = train(data, 30, small(CONFIG), TINY_MODEL, seed=0, max_epochs=7)
+def test_plateau_schedule_warms_up_linearly_then_hands_over_to_plateau(data):
+    result = train(data, 30, small(CONFIG, schedule="plateau"), TINY_MODEL, seed=0, max_epochs=7)
     lrs = [row["lr"] for row in result.history]
     assert lrs[:5] == pytest.approx([CONFIG["lr"] * f for f in (0.2, 0.4, 0.6, 0.8, 1.0)])
     assert lrs[5] == pytest.approx(CONFIG["lr"])  # the plateau scheduler starts from the full rate
@@ -53,12 +54,24 @@ def test_original_has_no_warmup_and_halves_on_plateau(data):
         assert (lrs[i + 1] == pytest.approx(lrs[i])) == improved
 
 
-def test_resume_continues_warmup_plateau_and_matches_an_uninterrupted_run(data, tmp_path):
-    config = small(CONFIG, scheduler_patience=1)
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_resume_continues_the_schedule_and_matches_an_uninterrupted_run(data, tmp_path, schedule, monkeypatch):
+    config = small(CONFIG, scheduler_patience=1, schedule=schedule, warmup_epochs=2)
     straight = train(data, 30, config, TINY_MODEL, seed=3, max_epochs=8)
     run_dir = tmp_path / "run"
-    first = train(data, 30, config, TINY_MODEL, seed=3, max_epochs=3, run_dir=run_dir, checkpoint_every=1)
-    assert len(first.history) == 3
+    calls = []
+    real = train_module.validation_nlls
+
+    def killed_in_epoch_4(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train_module, "validation_nlls", killed_in_epoch_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, 30, config, TINY_MODEL, seed=3, max_epochs=8, run_dir=run_dir, checkpoint_every=1)
+    monkeypatch.setattr(train_module, "validation_nlls", real)
     resumed = train(data, 30, config, TINY_MODEL, seed=3, max_epochs=8, run_dir=run_dir, checkpoint_every=1)
     assert [r["lr"] for r in resumed.history] == pytest.approx([r["lr"] for r in straight.history])
     assert [r["val_nll"] for r in resumed.history] == pytest.approx([r["val_nll"] for r in straight.history], rel=1e-5)
@@ -103,6 +116,6 @@ def test_flatten_arm_trains_checkpoints_and_reloads(data, tmp_path):
     assert result.history[-1]["val_nll"] < result.history[0]["val_nll"]
     model, identity = load_trained_model(sorted(tmp_path.glob("*.pt"))[-1])
     assert identity["model_kwargs"]["sequence_length"] == 24
-    split = prepare_split(data, "val", 30, result.normalizer)
+    split = prepare_split(data, "val", 30, result.normalizer, config=FLATTEN_CONFIG)
     with torch.inference_mode():
         torch.testing.assert_close(model(split.x, split.known), result.model(split.x, split.known))

@@ -34,18 +34,16 @@ from early_inference.evaluate import (
 )
 from early_inference.generate_early_inference_data import EarlyInferenceData, load_or_generate
 from early_inference.plots import plot_calibration, plot_lr_and_loss, plot_predicted_vs_true
+from early_inference.throughput import measure_training_throughput
 from early_inference.train_early_inference import (
     CONFIG,
     FLATTEN_CONFIG,
     MODEL_PROFILES,
     ORIGINAL_CONFIG,
-    build_model_and_optimizer,
     known_normalizer,
-    optimization_step,
     predict,
     prepare_split,
     train,
-    validation_variance_scale,
 )
 from trainkit import ConfigError, RunResult, build_benchmark, resolve_device, run_interleaved, write_benchmark
 from trainkit.benchmark import current_command
@@ -136,10 +134,10 @@ def _median(values: list[float | None]) -> float | None:
     return float(statistics.median(present)) if present else None
 
 
-def _attention_centre(model: torch.nn.Module, x: torch.Tensor) -> float | None:
+def _attention_centre(model: torch.nn.Module, x: torch.Tensor, known: torch.Tensor) -> float | None:
     """Mean position (0 = first point, 1 = last) of the pooling weights over a batch."""
     with torch.no_grad():
-        weights = model.attention(x)
+        weights = model.attention(x, known)
     if weights is None:
         return None
     steps = torch.linspace(0.0, 1.0, weights.shape[-1], device=weights.device)
@@ -185,13 +183,13 @@ def _train_all_prefixes(
             )
             prefix_wall = time.perf_counter() - started
             wall += prefix_wall
-            test = prepare_split(data, "test", length, result.normalizer, device)
+            test = prepare_split(data, "test", length, result.normalizer, device, config)
             tic = time.perf_counter()
-            mean, var = predict(result.model, test)
+            mean, var = predict(result.model, test, raw=True)
             prediction = GaussianPrediction(mean, var, (time.perf_counter() - tic) / len(mean))
             report = parameter_report(sim, prediction, data.params["test"])
             # Post-hoc variance scaling, fitted on the validation split only, the same for both modes.
-            variance_scale = validation_variance_scale(result.model, data, length, result.normalizer, device)
+            variance_scale = result.variance_scale
             rescaled = GaussianPrediction(mean, var * variance_scale, prediction.seconds_per_sample)
             report_rescaled = parameter_report(sim, rescaled, data.params["test"])
             head = slice(0, preset.fit_samples)
@@ -215,7 +213,7 @@ def _train_all_prefixes(
                 "optimizer_steps": result.optimizer_steps,
                 "samples_per_s": result.samples_per_s,
                 "stop_reason": result.stop_reason,
-                "attention_centre": _attention_centre(result.model, test.x[:256]),
+                "attention_centre": _attention_centre(result.model, test.x[:256], test.known[:256]),
             }
             details[length] = {
                 "history": result.history,
@@ -238,35 +236,6 @@ def _train_all_prefixes(
         },
     )
     return run, details
-
-
-@dataclass
-class Throughput:
-    samples_per_s: float
-    model: torch.nn.Module  # the network the probe trained (built exactly as ``train`` builds it)
-
-
-def measure_training_throughput(
-    profile: str, threads: int, steps: int, batch_size: int = 256, config: Mapping[str, Any] = CONFIG
-) -> Throughput:
-    """Samples/s of ``train``'s own optimisation step on a 100-point prefix batch (no data loading).
-
-    The model, optimizer and step come from ``build_model_and_optimizer`` and ``optimization_step``,
-    the functions ``train`` uses, so the probe times the code the bench runs train with.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        torch.manual_seed(0)
-        model, optimizer = build_model_and_optimizer(3, 2, config, MODEL_PROFILES[profile])
-        x, known, target = torch.randn(batch_size, 3, 100), torch.randn(batch_size, 3), torch.randn(batch_size, 2)
-        optimization_step(model, optimizer, config, x, known, target)  # warm-up: allocations, kernel choice
-        started = time.perf_counter()
-        for _ in range(steps):
-            optimization_step(model, optimizer, config, x, known, target)
-        return Throughput(steps * batch_size / (time.perf_counter() - started), model)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _seed_spread_verdict(a: list[float], b: list[float]) -> str:

@@ -149,13 +149,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = load_dataset(args.data, expected_config=identity["data_config"])
     sim = simulators.get(identity["simulator"])
     length = next(x for x in data.prefix_lengths if float(x) == identity["prefix_length"])
-    split = prepare_split(data, args.split, length, identity["normalizer"])
+    split = prepare_split(data, args.split, length, identity["normalizer"], config=identity["config"])
     started = time.perf_counter()
-    mean, var = predict(model, split)
+    mean, var = predict(model, split, raw=True)
     model_prediction = GaussianPrediction(mean, var, (time.perf_counter() - started) / len(mean))
     truth = data.params[args.split]
     # Post-hoc variance scaling, fitted on the validation split (never on the split being scored).
-    variance_scale = validation_variance_scale(model, data, length, identity["normalizer"])
+    variance_scale = validation_variance_scale(model, data, length, identity["normalizer"], config=identity["config"])
     head = slice(0, args.fit_samples)
     fit = least_squares_fit(sim, data.obs[args.split][length][head], data.known[args.split][head], data.times[length])
     reports = {

@@ -1,7 +1,12 @@
-"""``EarlyInferenceModel``: a causal TCN over the prefix, an MLP over known inputs, Gaussian heads.
+"""``EarlyInferenceModel``: a causal TCN over the prefix, a readout over time, Gaussian heads.
 
-Input ``x`` has shape (batch, 3, time): normalised pH, per-sequence z-scored time and its increment,
-as in the original. The output is a mean and a variance per parameter in target space.
+Two input layouts. The seed's (``known_as_channels=False``): ``x`` is (batch, 3, time) with the pH
+channel, per-sequence z-scored time and its increment, and the known inputs join through an MLP after
+pooling. The v2 layout (``known_as_channels=True``): ``x`` is (batch, 1, time), the pH channel only,
+and the known inputs enter the TCN as constant channels, so every time step's features can use them.
+The output is a mean and a variance per parameter in target space; the variance is multiplied by the
+buffer ``variance_scale`` (ones while training, the validation-fitted scale after), which travels in
+the state dict and so in every checkpoint.
 """
 
 from __future__ import annotations
@@ -14,16 +19,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from early_inference.readouts import (
+    DEFAULT_HEAD_DECAYS,
+    ContrastReadout,
+    FlattenTemporalReadout,
+    WeightedTemporalPooling,
+)
+
 __all__ = [
+    "POOLINGS",
     "EarlyInferenceModel",
-    "FlattenTemporalReadout",
+    "GaussianHeads",
     "TemporalBlock",
-    "WeightedTemporalPooling",
     "gaussian_nll_loss",
+    "per_parameter_nll",
     "time_channels",
 ]
 
 VARIANCE_EPS = 1e-6
+POOLINGS = ("avg", "weighted", "flatten", "contrast")
 
 
 def time_channels(times: torch.Tensor) -> torch.Tensor:
@@ -63,55 +77,31 @@ class TemporalBlock(nn.Module):
         return F.relu(out + residual)
 
 
-class WeightedTemporalPooling(nn.Module):
-    """Attention over time steps: softmax(conv(h) + log decay) weights, then a weighted sum.
+class GaussianHeads(nn.Module):
+    """Mean and variance (softplus + eps) heads: one pair shared by all parameters, or one pair each."""
 
-    The log of an exponential decay exp(-decay * s), s in [0, 1] along the sequence, is added to the
-    attention logits, and the last convolution starts at zero, so the initial weights equal the decay
-    profile (early time points weigh most) and training moves them from there.
-    """
-
-    def __init__(self, channels: int, decay: float = 2.0) -> None:
+    def __init__(self, features: int, hidden: int, n_params: int, per_parameter: bool) -> None:
         super().__init__()
-        self.decay = decay
-        self.score_hidden = nn.Conv1d(channels, max(channels // 2, 1), 1)
-        self.score_out = nn.Conv1d(max(channels // 2, 1), 1, 1)
-        nn.init.zeros_(self.score_out.weight)
-        nn.init.zeros_(self.score_out.bias)
+        groups = n_params if per_parameter else 1
+        width = 1 if per_parameter else n_params
 
-    def weights(self, h: torch.Tensor) -> torch.Tensor:
-        """(batch, time) attention weights summing to 1."""
-        steps = torch.linspace(0.0, 1.0, h.shape[-1], device=h.device, dtype=h.dtype)
-        logits = self.score_out(F.relu(self.score_hidden(h))).squeeze(1) - self.decay * steps
-        return torch.softmax(logits, dim=-1)
+        def head() -> nn.Module:
+            return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, width))
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bct,bt->bc", h, self.weights(h))
+        self.mean_heads = nn.ModuleList(head() for _ in range(groups))
+        self.var_heads = nn.ModuleList(head() for _ in range(groups))
 
-
-class FlattenTemporalReadout(nn.Module):
-    """A learned linear map from all (channel, time step) features to ``out_features``: position-aware.
-
-    Average and attention pooling are sums of per-step features, so they cannot compare the late-time
-    curvature with the early rise, where k_d lives. This readout gives every time step its own weights,
-    at the price of a fixed sequence length.
-    """
-
-    def __init__(self, channels: int, sequence_length: int, out_features: int) -> None:
-        super().__init__()
-        self.sequence_length = sequence_length
-        self.linear = nn.Linear(channels * sequence_length, out_features)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        if h.shape[-1] != self.sequence_length:
-            raise ValueError(f"flatten readout built for {self.sequence_length} time steps, got {h.shape[-1]}")
-        return self.linear(h.flatten(1))
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.cat([h(features) for h in self.mean_heads], dim=-1)
+        var = torch.cat([h(features) for h in self.var_heads], dim=-1)
+        return mean, F.softplus(var) + VARIANCE_EPS
 
 
 class EarlyInferenceModel(nn.Module):
-    """Causal TCN + known-input MLP -> mean and variance (softplus + eps) per parameter.
+    """Causal TCN + readout (+ known-input MLP in the seed layout) -> Gaussian heads per parameter.
 
-    ``pooling="flatten"`` needs ``sequence_length`` (the prefix's number of points).
+    ``pooling``: "avg", "weighted" (the seed's), "flatten" (needs ``sequence_length``) or "contrast"
+    (the v2 readout). ``per_parameter_heads`` gives each parameter its own mean and variance head.
     """
 
     def __init__(
@@ -121,70 +111,97 @@ class EarlyInferenceModel(nn.Module):
         channels: Sequence[int] = (32, 32, 32, 32, 32),
         kernel_size: int = 3,
         dropout: float = 0.0,
-        pooling: Literal["avg", "weighted", "flatten"] = "avg",
+        pooling: Literal["avg", "weighted", "flatten", "contrast"] = "avg",
         mlp_hidden: Sequence[int] = (64, 32),
         head_hidden: int = 64,
         sequence_length: int | None = None,
+        known_as_channels: bool = False,
+        per_parameter_heads: bool = False,
+        head_decays: Sequence[float] = DEFAULT_HEAD_DECAYS,
     ) -> None:
         super().__init__()
-        if pooling not in ("avg", "weighted", "flatten"):
-            raise ValueError(f"pooling must be 'avg', 'weighted' or 'flatten', got {pooling!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if pooling == "flatten" and not sequence_length:
             raise ValueError("pooling='flatten' needs sequence_length (the number of points per prefix)")
-        blocks, width = [], 3
+        self.known_as_channels = known_as_channels
+        blocks, width = [], (1 + n_known if known_as_channels else 3)
+        self.in_channels = width
         for level, out in enumerate(channels):
             blocks.append(TemporalBlock(width, out, kernel_size, dilation=2**level, dropout=dropout))
             width = out
         self.tcn = nn.Sequential(*blocks)
         self.pooling_kind = pooling
+        pooled = width
         if pooling == "flatten":
             self.pool = FlattenTemporalReadout(width, sequence_length, width)
         elif pooling == "weighted":
             self.pool = WeightedTemporalPooling(width)
+        elif pooling == "contrast":
+            self.pool = ContrastReadout(width, head_decays)
+            pooled = self.pool.out_features
         else:
             self.pool = nn.AdaptiveAvgPool1d(1)
         self.receptive_field = 1 + sum(2 * (kernel_size - 1) * 2**level for level in range(len(channels)))
         layers: list[nn.Module] = []
-        known_width = n_known
-        for hidden in mlp_hidden if n_known else ():
+        known_width = 0 if known_as_channels else n_known
+        for hidden in mlp_hidden if known_width else ():
             layers += [nn.Linear(known_width, hidden), nn.ReLU()]
             known_width = hidden
         self.known_mlp = nn.Sequential(*layers)
-        features = width + (known_width if n_known else 0)
-        self.mean_head = nn.Sequential(nn.Linear(features, head_hidden), nn.ReLU(), nn.Linear(head_hidden, n_params))
-        self.var_head = nn.Sequential(nn.Linear(features, head_hidden), nn.ReLU(), nn.Linear(head_hidden, n_params))
+        self.heads = GaussianHeads(pooled + known_width, head_hidden, n_params, per_parameter_heads)
+        self.register_buffer("variance_scale", torch.ones(n_params))
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """TCN features (batch, channels, time) for input (batch, 3, time)."""
+    def encode(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """TCN features (batch, channels, time)."""
+        if self.known_as_channels and known.shape[-1]:
+            x = torch.cat([x, known.unsqueeze(-1).expand(-1, -1, x.shape[-1])], dim=1)
         hidden = self.tcn(x.unsqueeze(2).contiguous(memory_format=torch.channels_last))
         return hidden.squeeze(2)
 
     def features(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-        pooled = self.pool(self.encode(x)).reshape(x.shape[0], -1)
-        if known.shape[-1] == 0:
+        pooled = self.pool(self.encode(x, known)).reshape(x.shape[0], -1)
+        if self.known_as_channels or known.shape[-1] == 0:
             return pooled
         return torch.cat([pooled, self.known_mlp(known)], dim=-1)
 
     def forward(self, x: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.features(x, known)
-        return self.mean_head(features), F.softplus(self.var_head(features)) + VARIANCE_EPS
+        mean, var = self.heads(self.features(x, known))
+        return mean, var * self.variance_scale
 
-    def attention(self, x: torch.Tensor) -> torch.Tensor | None:
-        """Pooling weights over time (weighted pooling only)."""
-        if not isinstance(self.pool, WeightedTemporalPooling):
-            return None
-        return self.pool.weights(self.encode(x))
+    def attention(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor | None:
+        """Pooling weights over time, (batch, heads, time); None for readouts without them."""
+        if isinstance(self.pool, WeightedTemporalPooling):
+            return self.pool.weights(self.encode(x, known)).unsqueeze(1)
+        if isinstance(self.pool, ContrastReadout):
+            return self.pool.pool.weights(self.encode(x, known))
+        return None
+
+
+def per_parameter_nll(mean: torch.Tensor, var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Full Gaussian NLL (with 0.5 log 2 pi) per element."""
+    return 0.5 * (math.log(2 * math.pi) + torch.log(var) + (target - mean) ** 2 / var)
 
 
 def gaussian_nll_loss(
-    mean: torch.Tensor, var: torch.Tensor, target: torch.Tensor, var_reg: float = 0.0, var_target: float = 0.1
+    mean: torch.Tensor,
+    var: torch.Tensor,
+    target: torch.Tensor,
+    var_reg: float = 0.0,
+    var_target: float = 0.1,
+    beta: float = 0.0,
 ) -> torch.Tensor:
-    """Full Gaussian NLL (with 0.5 log 2 pi), averaged over batch and parameters.
+    """Gaussian NLL averaged over batch and parameters; ``beta`` > 0 makes it the beta-NLL.
 
-    ``var_reg`` > 0 adds ``var_reg * mean((var - var_target)^2)``, the original's "variance ~0.1"
-    penalty. It pulls variances toward a fixed value and so biases calibration; it is off by default.
+    beta-NLL (Seitzer et al., ICLR 2022) weighs each element's NLL by ``var.detach() ** beta``. With one
+    loss for all parameters, the plain NLL weighs squared errors by 1/var, so once E0's variance is
+    small its errors dominate the shared features and k_d's gradient fades; the weight undoes part of
+    that. beta = 0 is the plain NLL. ``var_reg`` > 0 adds the original's "variance ~0.1" penalty
+    ``var_reg * mean((var - var_target)^2)``, which biases calibration; it is off by default.
     """
-    nll = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (target - mean) ** 2 / var)
+    nll = per_parameter_nll(mean, var, target)
+    if beta:
+        nll = nll * var.detach() ** beta
     loss = nll.mean()
     if var_reg > 0:
         loss = loss + var_reg * ((var - var_target) ** 2).mean()
