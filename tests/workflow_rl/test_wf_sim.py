@@ -25,7 +25,7 @@ def test_single_env_passes_gymnasium_check_env():
     env = NetDefenseEnv(red_agent="bline")
     check_env(env, skip_render_check=True)
     obs, _ = env.reset(seed=3)
-    assert obs.shape == (OBS_DIM,) == (77,)
+    assert obs.shape == (OBS_DIM,) == (90,)
     assert env.action_space.n == N_ACTIONS == 53
 
 
@@ -66,14 +66,15 @@ def test_sleep_red_agent_costs_nothing_and_restore_costs_one():
     assert info["env_reward"].tolist() == [0.0, -1.0]
 
 
-def test_remove_clears_user_access_but_not_root():
-    sim = NetDefenseSim(2, "sleep", seed=0)
+def test_remove_clears_flagged_user_access_but_not_root_nor_unflagged():
+    sim = NetDefenseSim(3, "sleep", seed=0)
     sim.reset()
-    sim.access[:, ENTERPRISE1] = [1, 2]
-    sim.step(np.full(2, REMOVE + ENTERPRISE1))
-    assert sim.access[:, ENTERPRISE1].tolist() == [0, 2]
-    sim.step(np.full(2, RESTORE + ENTERPRISE1))
-    assert sim.access[:, ENTERPRISE1].tolist() == [0, 0]
+    sim.access[:, ENTERPRISE1] = [1, 2, 1]
+    sim.flagged[:, ENTERPRISE1] = [True, True, False]  # monitoring never saw the third one
+    sim.step(np.full(3, REMOVE + ENTERPRISE1))
+    assert sim.access[:, ENTERPRISE1].tolist() == [0, 2, 1]
+    sim.step(np.full(3, RESTORE + ENTERPRISE1))
+    assert sim.access[:, ENTERPRISE1].tolist() == [0, 0, 0]
 
 
 def test_same_seed_same_trajectory_and_other_seed_differs():
@@ -94,3 +95,14 @@ def test_bad_settings_are_config_errors():
         NetDefenseSim(0)
     with pytest.raises(ConfigError):
         NetDefenseSim(2, red_agent="nobody")
+
+
+def test_registered_with_gymnasium_as_single_and_vector_env():
+    import gymnasium as gym
+    from workflow_rl import ENV_ID
+
+    env = gym.make(ENV_ID, red_agent="meander")
+    obs, _ = env.reset(seed=0)
+    assert ENV_ID == "workflow_rl/NetDefense-v0" and obs.shape == (OBS_DIM,)
+    vec = gym.make_vec(ENV_ID, 3, vectorization_mode="vector_entry_point", red_agent="bline")
+    assert isinstance(vec, NetDefenseVectorEnv) and vec.reset(seed=0)[0].shape == (3, OBS_DIM)

@@ -1,4 +1,4 @@
-"""Scripted blue policies (sleep, random, react_restore, workflow_greedy) and batched evaluation.
+"""Scripted blue policies (sleep, random, react_restore, react_decoy, workflow_greedy) and batched evaluation.
 
 Policies see only blue's observation, like a learned agent. They are the yardstick for learned returns.
 """
@@ -10,14 +10,36 @@ from collections.abc import Callable
 import numpy as np
 
 from trainkit import ConfigError
-from workflow_rl.sim import HOST_FEATURES, HOST_TYPES, N_ACTIONS, N_HOSTS, USER0, NetDefenseSim, SimParams
+from workflow_rl.services import MAX_DECOYS
+from workflow_rl.sim import (
+    DECOY_SCALE,
+    HOST_FEATURES,
+    HOST_TYPES,
+    N_ACTIONS,
+    N_HOSTS,
+    USER0,
+    WORKFLOW_OFFSET,
+    NetDefenseSim,
+    SimParams,
+)
 from workflow_rl.workflows import ALL_WORKFLOWS, N_TYPES, episode_compliance
 
 __all__ = ["BASELINES", "evaluate_policy", "make_baseline"]
 
 Policy = Callable[[np.ndarray], np.ndarray]
-BASELINES = ("sleep", "random", "react_restore", "workflow_greedy")
+BASELINES = ("sleep", "random", "react_restore", "react_decoy", "workflow_greedy")
 RESTORE_OFFSET = 1 + 2 * N_HOSTS
+DECOY_OFFSET = 1 + 3 * N_HOSTS
+# React-Decoy's placement order (mini_CAGE test_agent.py, Restore_decoys.decoy_order, hosts renumbered):
+# enterprise2, op_server0, enterprise1, enterprise0, op_server0 x2, enterprise0, op_server0, enterprise0 x2.
+DECOY_ORDER = np.array([3, 4, 2, 1, 4, 4, 1, 4, 1, 1])
+# The k-th entry for a host wants that host to hold at least k decoys (capped at what the host takes).
+_WANTED = np.array([min((DECOY_ORDER[: i + 1] == h).sum(), MAX_DECOYS[h]) for i, h in enumerate(DECOY_ORDER)])
+
+
+def _decoys_placed(obs: np.ndarray) -> np.ndarray:
+    left = obs[:, N_HOSTS * HOST_FEATURES : WORKFLOW_OFFSET] * DECOY_SCALE
+    return MAX_DECOYS - np.rint(left).astype(np.int64)
 
 
 def _seen_compromised(obs: np.ndarray) -> np.ndarray:
@@ -30,12 +52,12 @@ def _seen_compromised(obs: np.ndarray) -> np.ndarray:
 
 def _workflow_rank(obs: np.ndarray) -> np.ndarray:
     """Rank of each unit type, read from the workflow one-hot in the observation."""
-    code = obs[:, N_HOSTS * HOST_FEATURES :].reshape(len(obs), N_TYPES, N_TYPES)  # position, type
+    code = obs[:, WORKFLOW_OFFSET:].reshape(len(obs), N_TYPES, N_TYPES)  # position, type
     return np.argmax(code, axis=1)  # for each type, the position that holds it
 
 
 def make_baseline(name: str, seed: int = 0) -> Policy:
-    """A batched policy: obs (N, 77) -> actions (N,)."""
+    """A batched policy: obs (N, OBS_DIM) -> actions (N,)."""
     rng = np.random.default_rng(seed)
 
     def sleep(obs: np.ndarray) -> np.ndarray:
@@ -48,13 +70,26 @@ def make_baseline(name: str, seed: int = 0) -> Policy:
         seen = _seen_compromised(obs)
         return np.where(seen.any(axis=1), RESTORE_OFFSET + np.argmax(seen, axis=1), 0)
 
+    def react_decoy(obs: np.ndarray) -> np.ndarray:
+        # Restore what was seen; otherwise place the next decoy of the order that is not yet in place.
+        restore = react_restore(obs)
+        missing = _decoys_placed(obs)[:, DECOY_ORDER] < _WANTED
+        decoy = np.where(missing.any(axis=1), DECOY_OFFSET + DECOY_ORDER[np.argmax(missing, axis=1)], 0)
+        return np.where(restore > 0, restore, decoy)
+
     def workflow_greedy(obs: np.ndarray) -> np.ndarray:
         seen = _seen_compromised(obs)
         host_rank = np.take_along_axis(_workflow_rank(obs), np.broadcast_to(HOST_TYPES, seen.shape), axis=1)
         target = np.argmin(np.where(seen, host_rank, N_TYPES), axis=1)
         return np.where(seen.any(axis=1), RESTORE_OFFSET + target, 0)
 
-    policies = {"sleep": sleep, "random": random, "react_restore": react_restore, "workflow_greedy": workflow_greedy}
+    policies = {
+        "sleep": sleep,
+        "random": random,
+        "react_restore": react_restore,
+        "react_decoy": react_decoy,
+        "workflow_greedy": workflow_greedy,
+    }
     if name not in policies:
         raise ConfigError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     return policies[name]

@@ -40,7 +40,7 @@ def _mlp(inputs: int, outputs: int, out_gain: float) -> nn.Sequential:
 
 
 class ActorCritic(nn.Module):
-    """Separate 64-64 tanh actor and critic MLPs over the 77-value observation."""
+    """Separate 64-64 tanh actor and critic MLPs over the 90-value observation."""
 
     def __init__(self, obs_dim: int, n_actions: int) -> None:
         super().__init__()

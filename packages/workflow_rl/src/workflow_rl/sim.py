@@ -4,6 +4,11 @@
 ``meander``, ``sleep``); blue has 53 actions: Sleep, then Analyse, Remove, Restore and Decoy for each
 host. All N environments step together as arrays, and all reach the 100-step horizon together.
 
+Decoys follow CAGE-2 (tables and source in :mod:`workflow_rl.services`): each host has a finite, ordered set;
+a decoy action places the next one, which occupies the slot of an exploit it answers; red picks among the
+host's services and decoys by exploit priority, and only picking the decoy fails (and is always seen).
+Decoys stay until the host is restored. Blue observes how many decoys each host has left.
+
 Within a step blue acts first, then red; the reward is read from the resulting state. Absolute
 scores are calibrated to CAGE-2's bands for the scripted baselines, but they are not CAGE-2 scores.
 """
@@ -18,6 +23,15 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from trainkit import ConfigError
+from workflow_rl.services import (
+    DECOY_MASKS,
+    EXPLOIT_BROKEN,
+    FEMITTER_FIRST,
+    FTP_SLOT,
+    MAX_DECOYS,
+    P_PRIORITY_EXPLOIT,
+    SERVICES,
+)
 from workflow_rl.workflows import (
     ALL_WORKFLOWS,
     DEFAULT_ALIGNMENT_LAMBDA,
@@ -36,6 +50,7 @@ __all__ = [
     "N_HOSTS",
     "OBS_DIM",
     "RED_AGENTS",
+    "WORKFLOW_OFFSET",
     "NetDefenseEnv",
     "NetDefenseSim",
     "NetDefenseVectorEnv",
@@ -65,7 +80,9 @@ USER0, OP_SERVER = 8, 4
 ACTION_KINDS: tuple[str, ...] = ("analyse", "remove", "restore", "decoy")
 N_ACTIONS = 1 + len(ACTION_KINDS) * N_HOSTS
 HOST_FEATURES = 4
-OBS_DIM = N_HOSTS * HOST_FEATURES + WORKFLOW_DIM
+DECOY_SCALE = 4.0  # the most decoys any host takes; blue sees decoys left / this
+WORKFLOW_OFFSET = N_HOSTS * HOST_FEATURES + N_HOSTS  # host bits, then decoys left per host, then the workflow
+OBS_DIM = WORKFLOW_OFFSET + WORKFLOW_DIM
 EPISODE_STEPS = 100
 RED_AGENTS = ("bline", "meander", "sleep")
 
@@ -74,18 +91,24 @@ ROOT_COST = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.0, 0.1, 0.1, 0.1
 IMPACT_COST = 10.0
 RESTORE_COST = 1.0
 
-# bline: a user host, then enterprise1, enterprise2, op_server0, then impact (kill chain).
-BLINE_TAIL = (2, 3, OP_SERVER)
+# bline: a random user host, the enterprise host it links to (user1/2 -> enterprise1, user3/4 -> enterprise0,
+# mini_CAGE's CONNECTED_HOSTS), enterprise2, op_server0, then impact (kill chain).
+BLINE_TAIL = (3, OP_SERVER)
+ENTERPRISE_LINK = {9: 2, 10: 2, 11: 1, 12: 1}
 # meander: every user host, the enterprise subnet, the operational subnet, then impact (breadth first).
 MEANDER_CHAIN = (9, 10, 11, 12, 1, 2, 3, 0, 5, 6, 7, OP_SERVER)
 
 
 @dataclass(frozen=True)
 class SimParams:
-    """Red's success and blue's detection probabilities (calibrated against CAGE-2's baseline bands)."""
+    """Red's success and blue's detection probabilities.
 
-    p_exploit: float = 0.75
-    p_detect: float = 0.95
+    Calibrated (scripts in the README) so that sleep, react_restore and react_decoy land within 10% of
+    CAGE-2's six published scores; mini_CAGE's own values are 1.0 and 0.95 on a different red agent model.
+    """
+
+    p_exploit: float = 0.9
+    p_detect: float = 0.92
     episode_steps: int = EPISODE_STEPS
 
 
@@ -122,11 +145,13 @@ class NetDefenseSim:
         n = n_envs
         self.access = np.zeros((n, N_HOSTS), dtype=np.int8)  # 0 none, 1 user, 2 root
         self.scanned = np.zeros((n, N_HOSTS), dtype=bool)
-        self.decoy = np.zeros((n, N_HOSTS), dtype=bool)
+        self.decoys = np.zeros((n, N_HOSTS), dtype=np.int64)  # decoys placed so far, in the host's order
+        self.flagged = np.zeros((n, N_HOSTS), dtype=bool)  # exploits monitoring saw (CybORG's sus_pids)
+        self.femitter = np.zeros((n, N_HOSTS), dtype=bool)  # a Femitter was placed this episode (survives restore)
         self.known = np.zeros((n, N_HOSTS), dtype=np.int8)  # blue's belief: 0 clean, 1 user, 2 root
         self.activity = np.zeros((n, N_HOSTS, 2), dtype=bool)  # this step: scan seen, exploit seen
         self.chain = np.zeros((n, len(MEANDER_CHAIN)), dtype=np.int64)
-        self.chain_len = len(BLINE_TAIL) + 1 if red_agent == "bline" else len(MEANDER_CHAIN)
+        self.chain_len = len(BLINE_TAIL) + 2 if red_agent == "bline" else len(MEANDER_CHAIN)
         self.t = 0
         self._rows = np.arange(n)
 
@@ -139,13 +164,16 @@ class NetDefenseSim:
         self.access[:] = 0
         self.access[:, USER0] = 2  # red's foothold; blue cannot remove it and it costs nothing
         self.scanned[:] = False
-        self.decoy[:] = False
+        self.decoys[:] = 0
+        self.flagged[:] = False
+        self.femitter[:] = False
         self.known[:] = 0
         self.known[:, USER0] = 2
         self.activity[:] = False
         if self.red_agent == "bline":
             self.chain[:, 0] = self.rng.integers(9, 13, size=self.n_envs)
-            self.chain[:, 1 : self.chain_len] = BLINE_TAIL
+            self.chain[:, 1] = np.where(self.chain[:, 0] <= 10, ENTERPRISE_LINK[9], ENTERPRISE_LINK[11])
+            self.chain[:, 2 : self.chain_len] = BLINE_TAIL
         else:
             self.chain[:] = MEANDER_CHAIN
         self.t = 0
@@ -156,8 +184,9 @@ class NetDefenseSim:
         host[:, :, 0:2] = self.activity
         host[:, :, 2] = self.known >= 1
         host[:, :, 3] = self.known == 2
+        decoys_left = (MAX_DECOYS - self.decoys).astype(np.float32) / DECOY_SCALE
         code = np.broadcast_to(self.workflow_code, (self.n_envs, WORKFLOW_DIM))
-        return np.concatenate([host.reshape(self.n_envs, -1), code], axis=1)
+        return np.concatenate([host.reshape(self.n_envs, -1), decoys_left, code], axis=1)
 
     def close(self) -> None:
         """Nothing to release; the trainer closes every engine the same way."""
@@ -174,11 +203,14 @@ class NetDefenseSim:
         kind, host = decode_actions(actions)
         rows = self._rows
         is_fix = (kind == 2) | (kind == 3)
+        # Red moves first, then blue, as in mini_CAGE's _process_actions; blue's fix is judged on the state it meets.
+        impact, caught = self._red()
         compromised = self.compromised()
         compliant = fix_compliance(compromised, HOST_TYPES, host, is_fix, self.rank)
         alignment = alignment_reward(compliant, is_fix, compromised[rows, host], self.alignment_lambda)
         self._blue(kind, host)
-        impact = self._red()
+        # Monitoring flags the exploits it saw this step; a Remove can act on them from the next step on.
+        self.flagged |= caught
         env_reward = -(self.access == 2).astype(np.float32) @ ROOT_COST
         env_reward -= IMPACT_COST * impact + RESTORE_COST * (kind == 3)
         self.t += 1
@@ -190,24 +222,28 @@ class NetDefenseSim:
         rows = self._rows
         analyse = kind == 1
         self.known[rows[analyse], host[analyse]] = self.access[rows[analyse], host[analyse]]
-        remove = (kind == 2) & (self.access[rows, host] == 1)
+        # CybORG's Remove stops only the processes monitoring flagged (sus_pids), and never a root session.
+        remove = (kind == 2) & (self.access[rows, host] == 1) & self.flagged[rows, host]
         self.access[rows[remove], host[remove]] = 0
         self.known[rows[remove], host[remove]] = 0
+        self.flagged[rows[(kind == 2) | (kind == 3)], host[(kind == 2) | (kind == 3)]] = False
         restore = kind == 3
         r_rows, r_host = rows[restore], host[restore]
         self.access[r_rows, r_host] = 0
-        self.decoy[r_rows, r_host] = False
+        self.decoys[r_rows, r_host] = 0  # a restored host gets its default decoys back
         self.known[r_rows, r_host] = 0
         self.access[:, USER0] = 2
         self.known[:, USER0] = 2
-        decoy = kind == 4
-        self.decoy[rows[decoy], host[decoy]] = True
+        decoy = (kind == 4) & (self.decoys[rows, host] < MAX_DECOYS[host])
+        self.decoys[rows[decoy], host[decoy]] += 1
+        self.femitter[rows[decoy], host[decoy]] |= FEMITTER_FIRST[host[decoy]]
 
-    def _red(self) -> np.ndarray:
-        """One scripted red action per env; returns the impact mask."""
+    def _red(self) -> tuple[np.ndarray, np.ndarray]:
+        """One scripted red action per env; returns the impact mask and the (env, host) exploits blue saw."""
         self.activity[:] = False
+        caught_mask = np.zeros((self.n_envs, N_HOSTS), dtype=bool)
         if self.red_agent == "sleep":
-            return np.zeros(self.n_envs, dtype=bool)
+            return np.zeros(self.n_envs, dtype=bool), caught_mask
         rows = self._rows
         chain = self.chain[:, : self.chain_len]
         rooted = np.take_along_axis(self.access, chain, axis=1) == 2
@@ -228,22 +264,43 @@ class NetDefenseSim:
 
         level = self.access[rows, target]
         exploit = acting & ~scan & (level == 0)
-        draws = self.rng.random((2, self.n_envs))
-        trapped = exploit & self.decoy[rows, target]
-        self.decoy[rows[trapped], target[trapped]] = False  # red learns the decoy and moves on
-        success = exploit & ~trapped & (draws[0] < self.params.p_exploit)
+        draws = self.rng.random((4, self.n_envs))
+        trapped, works = self._pick_service(target, draws[2], draws[3])
+        trapped &= exploit
+        success = exploit & works & (draws[0] < self.params.p_exploit)
         seen = trapped | (exploit & (draws[1] < self.params.p_detect))
         self.access[rows[success], target[success]] = 1
         self.activity[rows[seen], target[seen], 1] = True
         caught = seen & success
         self.known[rows[caught], target[caught]] = np.maximum(self.known[rows[caught], target[caught]], 1)
+        caught_mask[rows[caught], target[caught]] = True
 
         escalate = acting & ~scan & (level == 1)
         self.access[rows[escalate], target[escalate]] = 2
         # An impact is loud: blue sees it and learns that the op server is rooted.
         self.activity[impact, OP_SERVER, 1] = True
         self.known[impact, OP_SERVER] = 2
-        return impact
+        return impact, caught_mask
+
+    def _pick_service(
+        self, target: np.ndarray, u_pick: np.ndarray, u_other: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Red's exploit choice on ``target`` (mini_CAGE ``update_red``): the highest-priority occupied slot
+        with probability 0.75, else another occupied slot uniformly. Returns (picked a decoy, exploit can work)."""
+        rows = self._rows
+        decoy_slots = DECOY_MASKS[target, self.decoys[rows, target]]
+        decoy_slots[:, FTP_SLOT] |= self.femitter[rows, target]
+        occupied = SERVICES[target] | decoy_slots
+        first = np.argmax(occupied, axis=1)
+        others = occupied.copy()
+        others[rows, first] = False
+        n_others = others.sum(axis=1)
+        k = np.floor(u_other * n_others)
+        other = np.argmax(np.cumsum(others, axis=1) > k[:, None], axis=1)
+        chosen = np.where((u_pick < P_PRIORITY_EXPLOIT) | (n_others == 0), first, other)
+        trapped = decoy_slots[rows, chosen]
+        works = SERVICES[target, chosen] & ~EXPLOIT_BROKEN[target, chosen]
+        return trapped, works
 
 
 class NetDefenseVectorEnv(VectorEnv):
