@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pickle
 
 import pytest
 from workflow_rl.cli import main
@@ -46,12 +47,43 @@ def test_rllib_ppo_beats_random_on_the_same_episodes_and_resumes(ray_cluster, tm
     assert evaluation["ppo_greedy"]["return_mean"] > evaluation["random"]["return_mean"] + 300
     assert evaluation["beats_random"] is True
     assert (tmp_path / "rllib_curve.png").stat().st_size > 0
-    assert (tmp_path / "checkpoint" / "rllib_checkpoint.json").exists()
+    assert (tmp_path / "checkpoint" / "learner_state.pt").exists()
 
+    # RLlib's own files would be unpickled by restore_from_path; plant one: resuming must never read it.
+    marker = tmp_path / "payload_ran"
+    (tmp_path / "checkpoint" / "state.pkl").write_bytes(_payload(marker))
     _cli(*command, "--iterations", "4", "--out", str(tmp_path))  # the same command resumes from the checkpoint
     resumed = json.loads((tmp_path / "rllib.json").read_text())
     assert resumed["iterations"][:3] == report["iterations"]
     assert [row["iteration"] for row in resumed["iterations"]] == [1, 2, 3, 4]
+    assert not marker.exists()
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _payload(marker) -> bytes:
+    return pickle.dumps(_Payload(marker))
+
+
+def test_rllib_resume_refuses_a_pickled_learner_state(tmp_path, capsys):
+    """A learner_state.pt that is a pickle payload is a one-line error, and the payload never runs."""
+    (tmp_path / "checkpoint").mkdir()
+    marker = tmp_path / "payload_ran"
+    (tmp_path / "checkpoint" / "learner_state.pt").write_bytes(_payload(marker))
+    pytest.importorskip("ray")
+    from workflow_rl.rllib_state import restore_learner_state
+
+    from trainkit import CheckpointError
+
+    with pytest.raises(CheckpointError):
+        restore_learner_state(None, tmp_path / "checkpoint")  # fails on load, before touching the algorithm
+    assert not marker.exists()
 
 
 def test_ray_tune_backend_gives_the_local_search_results(ray_cluster, tmp_path):

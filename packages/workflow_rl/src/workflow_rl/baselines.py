@@ -24,10 +24,11 @@ from workflow_rl.sim import (
 )
 from workflow_rl.workflows import ALL_WORKFLOWS, N_TYPES, episode_compliance
 
-__all__ = ["BASELINES", "evaluate_policy", "make_baseline"]
+__all__ = ["BASELINES", "evaluate_policy", "host_ranks", "make_baseline"]
 
 Policy = Callable[[np.ndarray], np.ndarray]
 BASELINES = ("sleep", "random", "react_restore", "react_decoy", "workflow_greedy")
+ANALYSE_OFFSET = 1
 RESTORE_OFFSET = 1 + 2 * N_HOSTS
 DECOY_OFFSET = 1 + 3 * N_HOSTS
 # React-Decoy's placement order (mini_CAGE test_agent.py, Restore_decoys.decoy_order, hosts renumbered):
@@ -56,6 +57,11 @@ def _workflow_rank(obs: np.ndarray) -> np.ndarray:
     return np.argmax(code, axis=1)  # for each type, the position that holds it
 
 
+def host_ranks(obs: np.ndarray) -> np.ndarray:
+    """(N, hosts): each host's priority rank under the workflow in the observation (0 = fix first)."""
+    return np.take_along_axis(_workflow_rank(obs), np.broadcast_to(HOST_TYPES, (len(obs), N_HOSTS)), axis=1)
+
+
 def make_baseline(name: str, seed: int = 0) -> Policy:
     """A batched policy: obs (N, OBS_DIM) -> actions (N,)."""
     rng = np.random.default_rng(seed)
@@ -77,11 +83,20 @@ def make_baseline(name: str, seed: int = 0) -> Policy:
         decoy = np.where(missing.any(axis=1), DECOY_OFFSET + DECOY_ORDER[np.argmax(missing, axis=1)], 0)
         return np.where(restore > 0, restore, decoy)
 
+    idle_steps = 0  # workflow_greedy's sweep position; evaluation steps all envs together
+
     def workflow_greedy(obs: np.ndarray) -> np.ndarray:
+        # Fix, in the workflow's priority order, what blue knows is compromised; when it knows of nothing,
+        # Analyse the hosts in that same order, one a step, so that hidden compromises of the types that
+        # matter most are found first. Every fix targets the top-priority type blue knows compromised.
+        nonlocal idle_steps
         seen = _seen_compromised(obs)
-        host_rank = np.take_along_axis(_workflow_rank(obs), np.broadcast_to(HOST_TYPES, seen.shape), axis=1)
+        host_rank = host_ranks(obs)
         target = np.argmin(np.where(seen, host_rank, N_TYPES), axis=1)
-        return np.where(seen.any(axis=1), RESTORE_OFFSET + target, 0)
+        sweep = np.argsort(host_rank + np.where(np.arange(N_HOSTS) == USER0, N_TYPES, 0), axis=1, kind="stable")
+        analyse = ANALYSE_OFFSET + sweep[:, idle_steps % (N_HOSTS - 1)]
+        idle_steps += 1
+        return np.where(seen.any(axis=1), RESTORE_OFFSET + target, analyse)
 
     policies = {
         "sleep": sleep,

@@ -24,6 +24,7 @@ from ray.tune.registry import register_env
 
 from trainkit import CheckpointError, ConfigError, RunResult, atomic_write, progress_bar, run_interleaved
 from workflow_rl.baselines import evaluate_policy, make_baseline
+from workflow_rl.rllib_state import restore_learner_state, save_learner_state
 from workflow_rl.sim import EPISODE_STEPS, RED_AGENTS, NetDefenseEnv
 from workflow_rl.workflows import ALL_WORKFLOWS, DEFAULT_ALIGNMENT_LAMBDA, workflow_name
 
@@ -129,14 +130,16 @@ def greedy_policy(algo: Algorithm):
     return act
 
 
-def _iteration_record(result: dict[str, Any], env_steps_total: int) -> dict[str, Any]:
+def _iteration_record(result: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row of the learning curve; numbered by our history, since RLlib's counter restarts on resume."""
+    env_steps_total = history[-1]["env_steps_total"] if history else 0
     runners, timers = result["env_runners"], result.get("timers", {})
     steps = int(runners.get("num_env_steps_sampled", 0))
     seconds = float(result["time_this_iter_s"])
     sampling_s = timers.get("env_runner_sampling_timer")
     return_mean = runners.get("episode_return_mean")
     return {
-        "iteration": int(result["training_iteration"]),
+        "iteration": len(history) + 1,
         "env_steps": steps,
         "env_steps_total": env_steps_total + steps,
         "episode_return_mean": None if return_mean is None or math.isnan(return_mean) else float(return_mean),
@@ -196,10 +199,12 @@ def train_rllib(config: RLlibConfig, out: Path, command: str, show_progress: boo
     try:
         if checkpoint.exists():
             try:
-                algo.restore_from_path(str(checkpoint.resolve()))
-            except Exception as exc:  # RLlib raises many types for a damaged checkpoint
+                trained = restore_learner_state(algo, checkpoint)
+            except CheckpointError:
+                raise
+            except Exception as exc:  # RLlib raises many types for state that does not fit the module
                 raise CheckpointError(f"{checkpoint}: RLlib cannot restore it ({exc}); use a new --out") from exc
-            history = history[: algo.iteration]  # the json may be one iteration ahead of a killed save
+            history = history[:trained]  # the json may be one iteration ahead of a killed save
         total = config.iterations if config.iterations is not None else config.timesteps
         quiet = {} if show_progress else {"disable": True}
         unit = "it" if config.iterations is not None else "step"
@@ -207,9 +212,9 @@ def train_rllib(config: RLlibConfig, out: Path, command: str, show_progress: boo
         started = time.perf_counter()
         with progress_bar(total=total, initial=done, desc="rllib ppo", unit=unit, **quiet) as bar:
             while _budget_left(config, history):
-                record = _iteration_record(algo.train(), history[-1]["env_steps_total"] if history else 0)
+                record = _iteration_record(algo.train(), history)
                 history.append(record)
-                algo.save_to_path(str(checkpoint.resolve()))
+                save_learner_state(algo, checkpoint, len(history))
                 _write_json(report_path, _report(config, history, None, command, out))
                 bar.update(1 if config.iterations is not None else record["env_steps"])
                 ret = record["episode_return_mean"]
@@ -308,7 +313,7 @@ def measure_scaling(
             try:
                 history: list[dict[str, Any]] = []
                 for _ in range(config.iterations):
-                    history.append(_iteration_record(algo.train(), history[-1]["env_steps_total"] if history else 0))
+                    history.append(_iteration_record(algo.train(), history))
             finally:
                 algo.stop()
             timed = history[1:]

@@ -203,11 +203,12 @@ class NetDefenseSim:
         kind, host = decode_actions(actions)
         rows = self._rows
         is_fix = (kind == 2) | (kind == 3)
-        # Red moves first, then blue, as in mini_CAGE's _process_actions; blue's fix is judged on the state it meets.
-        impact, caught = self._red()
+        # A fix is judged on the true state at the start of the step (the original queried it before each
+        # step), i.e. the state blue's observation describes. Then red moves, then blue (mini_CAGE's order).
         compromised = self.compromised()
         compliant = fix_compliance(compromised, HOST_TYPES, host, is_fix, self.rank)
         alignment = alignment_reward(compliant, is_fix, compromised[rows, host], self.alignment_lambda)
+        impact, caught = self._red()
         self._blue(kind, host)
         # Monitoring flags the exploits it saw this step; a Remove can act on them from the next step on.
         self.flagged |= caught
