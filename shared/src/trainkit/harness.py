@@ -9,7 +9,6 @@ wall and CPU seconds, the schema-2 document (:mod:`trainkit.contract`), an atomi
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import time
@@ -20,9 +19,10 @@ from typing import Any
 
 import torch
 
+from trainkit import validate
+from trainkit.cli import DEFAULT_THREADS
 from trainkit.contract import build_document, write_document
 from trainkit.device import resolve_device
-from trainkit.errors import ConfigError
 from trainkit.progress import progress_bar
 
 __all__ = [
@@ -159,16 +159,6 @@ class BenchContext:
     out: Path
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_bench_arguments(
     parser: argparse.ArgumentParser,
     presets: Mapping[str, Any],
@@ -183,15 +173,17 @@ def add_bench_arguments(
         default=DEFAULT_PRESET,
         help=f"problem sizes: {listing}. Only {DEFAULT_PRESET!r} writes the committed evidence (reports/bench)",
     )
-    parser.add_argument("--seeds", type=_positive_int, default=None, help="seeds 0..N-1 (default: the preset's)")
+    parser.add_argument(
+        "--seeds", type=validate.positive_int, default=None, help="seeds 0..N-1 (default: the preset's)"
+    )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=validate.output_dir,
         default=None,
         help=f"output folder (default: reports/bench/<package> for {DEFAULT_PRESET!r}, else reports/<preset>/<pkg>)",
     )
-    parser.add_argument("--threads", type=_positive_int, default=1, help="torch threads (1 measured faster here)")
-    parser.add_argument("--device", default="auto", help="auto (a GPU if present), cpu or cuda")
+    parser.add_argument("--threads", type=validate.positive_int, default=DEFAULT_THREADS, help="torch threads")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = a GPU if present")
     parser.set_defaults(default_seeds=seeds_of)
     return parser
 
@@ -222,16 +214,6 @@ def _measured(call: Callable[[], Any]) -> tuple[Any, float, float]:
     wall = time.perf_counter() - wall0
     cpu = (time.process_time() - cpu0) + (_children_cpu_s() - children0)
     return result, wall, cpu
-
-
-def _probe_out(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".probe-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
 
 
 def _command(package: str, argv: Sequence[str] | None) -> str:
@@ -282,7 +264,7 @@ def run_bench(
     """Run a package's benchmark as declared by ``build_spec``; write benchmark.json and plots; return its path."""
     preset = presets[args.preset]
     out = Path(args.out) if args.out is not None else default_out(package, args.preset)
-    _probe_out(out)
+    validate.output_dir(out)  # the default folder is probed too, before any work
     torch.set_num_threads(args.threads)
     seeds = list(range(args.seeds if args.seeds is not None else args.default_seeds(preset)))
     device = resolve_device(args.device)
