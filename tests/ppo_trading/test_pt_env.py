@@ -69,12 +69,22 @@ def test_flat_policy_makes_nothing_and_pays_nothing(arrays):
     assert record.costs_paid == 0.0 and record.trades == 0
 
 
-def test_commission_is_charged_per_lot_and_side():
-    env = _toy_env(costs=CostModel(slippage_points=0.0, commission_per_lot=7.0))
+def test_commission_is_charged_in_bps_of_notional_per_fill():
+    env = _toy_env(costs=CostModel(slippage_points=0.0, commission_bps=5.0))
     env.reset(seed=0)
     env.step(2)
     units = 10_000.0 / 101.0
-    assert env.costs_paid == pytest.approx(units * 0.1 + 7.0 * units / 100.0)
+    assert env.costs_paid == pytest.approx(units * 0.1 + 10_000.0 * 5e-4)
+
+
+def test_eurusd_costs_are_a_fraction_of_a_pip_not_a_percent():
+    """The issue's EURUSD case: gold's point on a 1.1 price charged ~0.9% per fill; the FX point does not."""
+    opens = np.full(5, 1.1)
+    env = GoldTradingEnv(np.zeros((5, 2), np.float32), opens, opens, np.full(5, 10.0),
+                         costs=CostModel(point=0.00001, slippage_points=2.0))  # fmt: skip
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(2)
+    assert 1 - info["equity"] / 10_000.0 == pytest.approx(7e-5 / 1.1)  # (5 + 2) points of 0.00001 on 1.1
 
 
 def test_training_episodes_start_at_random_bars_and_stay_in_the_window(arrays):

@@ -64,6 +64,7 @@ PLANTERS = {"sb3_zip": sb3_zip, "torch_pickle": torch_pickle, "raw_pickle": raw_
 
 def _argv(csv: Path, results: Path) -> list[str]:
     return ["--data_path", str(csv), "--preset", "ci", "--seed", str(SEED), "--results_dir", str(results),
+            "--instrument", "xauusd",
             "--verbose", "0"]  # fmt: skip
 
 

@@ -108,12 +108,27 @@ def test_early_stopping_stops_inside_the_iteration(arrays, tmp_path):
     # No improvement can beat a min delta of 1e9, so training stops after 1 + patience evaluations.
     model, callback = _callback_run(arrays, tmp_path, patience=2, min_delta=1e9)
     assert callback.early_stopped and len(callback.history) == 3
-    assert model.num_timesteps == 3 * 64 < 640
+    assert model.num_timesteps == 4 * 64 < 640  # the first rollout's check is skipped: no update yet
     assert (tmp_path / "best.pt").is_file()
     model, callback = _callback_run(arrays, tmp_path, patience=0, min_delta=1e9)  # 0 disables
-    # 10 checks during training plus the weights of the last update, scored at the end
-    assert not callback.early_stopped and model.num_timesteps == 640 and len(callback.history) == 11
+    # 9 checks during training (rollouts 2-10) plus the weights of the last update, scored at the end
+    assert not callback.early_stopped and model.num_timesteps == 640 and len(callback.history) == 10
     assert len({score for _, score in callback.history}) > 1
+
+
+def test_weights_no_update_touched_are_never_scored_or_selected(arrays, tmp_path):
+    """The issue's EURUSD symptom: the untrained network was 'best' in 4 of 5 iterations."""
+    features, prices = arrays
+    env = DummyVecEnv([lambda: GoldTradingEnv(features, *prices, start=100, end=2100, episode_length=64)] * 4)
+    model = RecurrentPPO("MlpLstmPolicy", env, n_steps=16, batch_size=64, n_epochs=1, policy_kwargs=NETWORK, seed=0)
+    initial = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    callback = ValidationEarlyStopping(GoldTradingEnv(features, *prices, start=2101, end=2301), eval_freq=64,
+                                       best_model_path=tmp_path / "best.pt", evaluator="fast", patience=0,
+                                       min_delta=0.0)  # fmt: skip
+    model.learn(64, callback=callback)  # one rollout, one update: only the end-of-training check scores
+    assert [step for step, _ in callback.history] == [64]
+    best = load_policy(tmp_path / "best.pt", callback.best_sha256).state_dict()
+    assert any(not torch.equal(best[k], initial[k]) for k in initial)
 
 
 def test_split_is_chronological_with_an_untouched_test_block():
@@ -122,10 +137,23 @@ def test_split_is_chronological_with_an_untouched_test_block():
     for w in split.windows:
         assert w.train_end - w.train_start == 2_000 and w.val_end - w.val_start == 500
         assert w.val_start == w.train_end + 1  # the 1-bar gap
-        assert w.val_end <= split.test_start
-    assert [w.train_start for w in split.windows] == [97 + 500 * i for i in range(8)]
-    with pytest.raises(ConfigError, match="fit"):
-        make_split(4_000, warmup=97, iterations=5)
+        assert w.train_start >= 97
+    assert split.windows[-1].val_end == split.test_start  # the test block starts right after the last window
+    assert [w.val_start for w in split.windows[1:]] == [w.val_end for w in split.windows[:-1]]  # tiled
+    with pytest.raises(ConfigError, match="fit 1 to"):
+        make_split(4_000, warmup=97, iterations=5, train_size=2_000, val_size=500)
+
+
+@pytest.mark.parametrize("n_bars", [1_000, 2_335, 6_225])
+def test_windows_scale_with_the_file(n_bars):
+    """Any file of >= 1,000 bars runs; by default every window that fits is used."""
+    split = make_split(n_bars, warmup=97)
+    assert len(split.windows) >= 4 and split.windows[0].train_start >= 97
+    assert split.windows[-1].val_end == split.test_start == int(0.8 * n_bars)
+    with pytest.raises(ConfigError, match="--iterations"):
+        make_split(n_bars, warmup=97, iterations=len(split.windows) + 1)
+    with pytest.raises(ConfigError, match="at least 1000"):
+        make_split(999, warmup=97)
 
 
 def test_selection_takes_the_best_validation_score():

@@ -14,7 +14,16 @@ from trainkit import ConfigError, DataError, run_cli
 __all__ = ["compare_runs", "main"]
 
 # Settings two runs must share for their times and test scores to be comparable.
-MUST_MATCH = ("n_envs", "n_steps", "batch_size", "episode_length", "gamma", "slippage_points", "commission_per_lot")
+MUST_MATCH = (
+    "n_envs",
+    "n_steps",
+    "batch_size",
+    "episode_length",
+    "gamma",
+    "point_size",
+    "slippage_points",
+    "commission_bps",
+)
 
 
 def _read_run(folder: Path) -> dict[str, Any]:

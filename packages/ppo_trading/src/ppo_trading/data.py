@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ppo_trading.timestamps import parse_timestamps
 from trainkit import DataError, atomic_write
 
 __all__ = [
@@ -29,6 +30,10 @@ BARS_PER_YEAR = 23_600
 COLUMNS = ("time", "open", "high", "low", "close", "spread", "volume")
 
 _TIME_NAMES = ("time", "datetime", "date_time", "timestamp", "gmt time", "local time", "date")
+_VOLUME_NAMES = ("volume", "tickvol", "tick_volume", "vol", "real_volume")
+_KNOWN = {*_TIME_NAMES, *_VOLUME_NAMES, "open", "high", "low", "close", "spread"}
+_SEPARATORS = (",", ";", "\t")
+_CLOCK = r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$"
 
 
 def _fail(path: str | os.PathLike[str], row: int | None, rule: str) -> DataError:
@@ -36,43 +41,66 @@ def _fail(path: str | os.PathLike[str], row: int | None, rule: str) -> DataError
     return DataError(where + rule)
 
 
-def _csv_row(index: int) -> int:
-    """1-based line number in the file of data row ``index`` (line 1 is the header)."""
-    return int(index) + 2
+def _first_line(path: Path) -> str:
+    with open(path, encoding="utf-8-sig", errors="strict") as handle:
+        for line in handle:
+            if line.strip():
+                return line.rstrip("\r\n")
+    raise _fail(path, None, "the file is empty")
 
 
-def _parse_times(values: pd.Series, path: str | os.PathLike[str]) -> pd.Series:
-    text = values.astype(str).str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-    if parsed.isna().any():
-        # Day-first layouts such as Dukascopy's "01.02.2023 00:15:00.000".
-        retry = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True)
-        parsed = parsed.fillna(retry) if retry.notna().sum() > parsed.notna().sum() else parsed
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if bad.size:
-        raise _fail(path, _csv_row(bad[0]), f"unreadable timestamp {text.iloc[bad[0]]!r}")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed
+def _headerless_names(first: list[str]) -> list[str]:
+    """MetaTrader (date, time, OHLC, [tickvol, vol,] spread) or one timestamp column, then OHLC and extras."""
+    split_clock = len(first) > 1 and pd.Series([first[1]]).str.match(_CLOCK).iloc[0]
+    base = ["date", "time"] if split_clock else ["time"]
+    base += ["open", "high", "low", "close"]
+    extras = {0: [], 1: ["volume"], 2: ["volume", "spread"], 3: ["tickvol", "vol", "spread"]}
+    count = len(first) - len(base)
+    if count not in extras:
+        raise DataError(
+            f"headerless file with {len(first)} columns: expected time (or date, time), OHLC and 0-3 extras"
+        )
+    return base + extras[count]
 
 
-def load_ohlc(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read an OHLC CSV into the columns of :data:`COLUMNS` and validate it.
+def _read_table(path: Path) -> tuple[pd.DataFrame, int]:
+    """The raw table as strings, with lower-case names, and the file line of its first data row."""
+    try:
+        line = _first_line(path)
+    except UnicodeDecodeError:
+        raise _fail(path, None, "not a readable CSV (not UTF-8 text)") from None
+    sep = max(_SEPARATORS, key=line.count)
+    fields = [f.strip().strip('"').lower().lstrip("<").rstrip(">") for f in line.split(sep)]
+    header = any(f in _KNOWN for f in fields)
+    try:
+        raw = pd.read_csv(path, sep=sep, header=0 if header else None, dtype=str, skipinitialspace=True,
+                          encoding="utf-8-sig", skip_blank_lines=True)  # fmt: skip
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _fail(path, None, f"not a readable CSV ({first[:160]})") from None
+    if header:
+        raw.columns = [str(c).strip().lower().lstrip("<").rstrip(">") for c in raw.columns]
+    else:
+        try:
+            raw.columns = _headerless_names(fields)
+        except DataError as exc:
+            raise _fail(path, None, str(exc)) from None
+    return raw, 2 if header else 1
 
-    Column names are matched case-insensitively; the time comes from one time/date/datetime/gmt-time
-    column or from separate date and time columns. Volume and spread are optional (0 when absent;
-    spread is in points of :data:`POINT`). Any broken rule raises a one-line :class:`DataError`
-    naming the file, the row and the rule.
+
+def load_ohlc(path: str | os.PathLike[str], date_format: str = "auto") -> pd.DataFrame:
+    """Read an OHLC file into the columns of :data:`COLUMNS` and validate it.
+
+    Comma, semicolon or tab separated, with or without a header. Column names are matched
+    case-insensitively (MetaTrader's ``<OPEN>`` too); the time comes from one time/date/datetime
+    column or from separate date and time columns. Volume (or tick volume) and spread are optional:
+    volume 0 when absent; ``df.attrs["has_spread"]`` says whether the file quoted a spread (in points).
+    Any broken rule raises a one-line :class:`DataError` naming the file, the row and the rule.
     """
     path = Path(path)
     if not path.is_file():
         raise _fail(path, None, "no such file")
-    try:
-        raw = pd.read_csv(path, sep=None, engine="python")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _fail(path, None, f"not a readable CSV ({first[:160]})") from None
-    raw.columns = [str(c).strip().lower().lstrip("<").rstrip(">") for c in raw.columns]
+    raw, first_line = _read_table(path)
     columns = set(raw.columns)
     missing = [c for c in ("open", "high", "low", "close") if c not in columns]
     if missing:
@@ -87,21 +115,25 @@ def load_ohlc(path: str | os.PathLike[str]) -> pd.DataFrame:
     if len(raw) < 2:
         raise _fail(path, None, f"needs at least 2 bars, found {len(raw)}")
 
-    out = pd.DataFrame({"time": _parse_times(stamps, path)})
-    for name in ("open", "high", "low", "close", "spread", "volume"):
-        if name not in columns:
+    out = pd.DataFrame({"time": parse_timestamps(stamps, str(path), date_format, first_line)})
+    volume = next((n for n in _VOLUME_NAMES if n in columns), None)
+    sources = {"open": "open", "high": "high", "low": "low", "close": "close", "spread": "spread", "volume": volume}
+    for name, source in sources.items():
+        if source is None or source not in columns:
             out[name] = 0.0
             continue
-        values = pd.to_numeric(raw[name], errors="coerce")
+        values = pd.to_numeric(raw[source], errors="coerce")
         bad = np.flatnonzero(values.isna().to_numpy())
         if bad.size:
-            raise _fail(path, _csv_row(bad[0]), f"{name} is missing or not a number ({raw[name].iloc[bad[0]]!r})")
+            row = int(bad[0]) + first_line
+            raise _fail(path, row, f"{name} is missing or not a number ({raw[source].iloc[bad[0]]!r})")
         out[name] = values.astype(float)
-    _validate(out, path)
+    _validate(out, path, first_line)
+    out.attrs["has_spread"] = "spread" in columns
     return out
 
 
-def _validate(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+def _validate(df: pd.DataFrame, path: str | os.PathLike[str], first_line: int) -> None:
     prices = df[["open", "high", "low", "close"]].to_numpy()
     rules = [
         (~np.isfinite(prices).all(axis=1), "prices must be finite"),
@@ -116,7 +148,7 @@ def _validate(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     for broken, rule in rules:
         bad = np.flatnonzero(broken)
         if bad.size:
-            raise _fail(path, _csv_row(bad[0]), rule)
+            raise _fail(path, int(bad[0]) + first_line, rule)
 
 
 def data_sha256(df: pd.DataFrame) -> str:

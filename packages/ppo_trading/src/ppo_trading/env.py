@@ -15,20 +15,19 @@ from ppo_trading.data import POINT
 __all__ = ["ENV_ID", "CostModel", "GoldTradingEnv"]
 
 ENV_ID = "ppo_trading/GoldTrading-v0"
-OUNCES_PER_LOT = 100.0
 ACCOUNT_FEATURES = 3  # position, unrealised PnL / equity, bars in position
 
 
 @dataclass(frozen=True)
 class CostModel:
-    """Per-fill costs: half the quoted spread, slippage (points of ``point``) and commission per lot."""
+    """Per-fill costs: half the quoted spread and slippage (points of ``point``), commission in bps of notional."""
 
     point: float = POINT
     slippage_points: float = 10.0
-    commission_per_lot: float = 0.0
+    commission_bps: float = 0.0
 
-    def per_ounce(self, spread_points: float) -> float:
-        return (0.5 * spread_points + self.slippage_points) * self.point
+    def per_unit(self, spread_points: float, price: float) -> float:
+        return (0.5 * spread_points + self.slippage_points) * self.point + price * self.commission_bps * 1e-4
 
 
 class GoldTradingEnv(gym.Env):
@@ -86,10 +85,9 @@ class GoldTradingEnv(gym.Env):
     # -- account ---------------------------------------------------------------------------------
     def _fill(self, target: int, price: float, spread_points: float) -> None:
         """Move from the current position to ``target`` at ``price``, paying costs per leg."""
-        per_ounce = self.costs.per_ounce(spread_points)
+        per_unit = self.costs.per_unit(spread_points, price)
         if self.units != 0.0:
-            size = abs(self.units)
-            cost = size * per_ounce + self.costs.commission_per_lot * size / OUNCES_PER_LOT
+            cost = abs(self.units) * per_unit
             self.cash += self.units * price - cost
             self.costs_paid += cost
             self.closed_trade_pnls.append(self.cash - self.entry_equity)
@@ -97,8 +95,7 @@ class GoldTradingEnv(gym.Env):
         if target != 0:
             self.entry_equity = self.cash
             self.units = target * self.leverage * self.cash / price
-            size = abs(self.units)
-            cost = size * per_ounce + self.costs.commission_per_lot * size / OUNCES_PER_LOT
+            cost = abs(self.units) * per_unit
             self.cash -= self.units * price + cost
             self.costs_paid += cost
             self.trades += 1

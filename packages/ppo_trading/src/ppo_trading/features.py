@@ -53,6 +53,7 @@ class FeatureConfig:
     sma_window: int = 20
     long_window: int = 96
     clip: float = 5.0
+    point: float = POINT  # the instrument's point: spread (in points) x point = spread in price units
     version: int = 1
 
     @property
@@ -103,7 +104,7 @@ def compute_features(df: pd.DataFrame, config: FeatureConfig | None = None) -> n
         (close - sma) / atr,
         (close - sma) / (2 * std + 1e-9),
         volume_z,
-        df["spread"].astype(float) * POINT / atr,
+        df["spread"].astype(float) * config.point / atr,
         np.sin(hour),
         np.cos(hour),
         np.sin(dow),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from trainkit import ConfigError
 
-__all__ = ["Split", "Window", "make_split", "select_on_validation"]
+__all__ = ["MIN_BARS", "Split", "Window", "default_sizes", "make_split", "select_on_validation"]
 
 
 @dataclass(frozen=True)
@@ -28,44 +28,62 @@ class Split:
     test_end: int
 
 
+MIN_BARS = 1_000
+
+
+def default_sizes(n_bars: int, warmup: int, test_fraction: float) -> tuple[int, int]:
+    """Train and validation bars that scale with the file: the original 2,000 / 500 once it is big enough.
+
+    Validation (and the step between windows) is 1/8 of the bars before the test block, within
+    [50, 500]; training is 4 validation windows, at most 2,000. A 1,000-bar file gets 348 / 87.
+    """
+    dev = int(n_bars * (1 - test_fraction)) - warmup
+    val = min(500, max(50, dev // 8))
+    return min(2_000, 4 * val), val
+
+
 def make_split(
     n_bars: int,
     warmup: int,
     iterations: int | None = None,
-    train_size: int = 2_000,
-    val_size: int = 500,
-    step: int = 500,
+    train_size: int | None = None,
+    val_size: int | None = None,
     gap: int = 1,
     test_fraction: float = 0.2,
 ) -> Split:
-    """The last ``test_fraction`` of the bars is the test block; walk-forward windows fill the rest.
+    """The last ``test_fraction`` of the bars is the test block; walk-forward windows end right before it.
 
-    Window i trains on ``[warmup + i*step, … + train_size)``, skips ``gap`` bars, validates on the
-    next ``val_size``; every validation window ends before the test block starts. ``iterations``
-    caps the number of windows (all that fit when None); fewer windows than asked is an error.
+    Window i trains on ``train_size`` bars, skips ``gap`` bars and validates on the next ``val_size``;
+    windows move by ``val_size``, so their validation windows tile the bars up to the test block, and
+    the last validation window ends where the test block starts. ``iterations`` None uses every window
+    that fits; asking for more is an error.
     """
-    if not 0 < test_fraction < 1:
-        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if min(train_size, val_size, step) < 2 or gap < 0:
-        raise ConfigError("train_size, val_size and step must be >= 2 and gap >= 0")
+    if not 0 < test_fraction <= 0.5:
+        raise ConfigError(f"--test_fraction must be in (0, 0.5], got {test_fraction}")
+    if n_bars < MIN_BARS:
+        raise ConfigError(f"{n_bars} bars are too few; walk-forward training needs at least {MIN_BARS}")
+    default_train, default_val = default_sizes(n_bars, warmup, test_fraction)
+    train_size = default_train if train_size is None else train_size
+    val_size = default_val if val_size is None else val_size
+    if train_size < 20 or val_size < 20 or gap < 0:
+        raise ConfigError(f"--train_bars and --val_bars must be >= 20, got {train_size} and {val_size}")
     test_start = int(n_bars * (1 - test_fraction))
-    if n_bars - test_start < 2:
-        raise ConfigError(f"{n_bars} bars leave no test block")
-    fits = (test_start - (warmup + train_size + gap + val_size)) // step + 1
+    span = train_size + gap + val_size
+    fits = (test_start - warmup - span) // val_size + 1
     if fits < 1:
-        need = int((warmup + train_size + gap + val_size) / (1 - test_fraction)) + 1
         raise ConfigError(
-            f"{n_bars} bars are too few for one walk-forward window "
-            f"(train {train_size} + gap {gap} + val {val_size} + warm-up {warmup} + 20% test needs >= {need})"
+            f"{n_bars} bars are too few for one walk-forward window of --train_bars {train_size} + --val_bars "
+            f"{val_size} after {warmup} warm-up bars and a {test_fraction:.0%} test block; lower them"
         )
-    if iterations is not None and iterations > fits:
-        raise ConfigError(f"{n_bars} bars fit {fits} walk-forward iterations, {iterations} were asked for")
+    if iterations is not None and not 1 <= iterations <= fits:
+        raise ConfigError(f"--iterations {iterations}: {n_bars} bars fit 1 to {fits} walk-forward iterations")
     count = fits if iterations is None else iterations
     windows = []
     for i in range(count):
-        train_start = warmup + i * step
-        val_start = train_start + train_size + gap
-        windows.append(Window(i, train_start, train_start + train_size, val_start, val_start + val_size))
+        val_end = test_start - (count - 1 - i) * val_size
+        val_start = val_end - val_size
+        train_end = val_start - gap
+        windows.append(Window(i, train_end - train_size, train_end, val_start, val_end))
     return Split(tuple(windows), test_start, n_bars)
 
 

@@ -27,7 +27,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from ppo_trading.data import BARS_PER_YEAR, data_sha256
+from ppo_trading.data import data_sha256
 from ppo_trading.env import CostModel, GoldTradingEnv
 from ppo_trading.evaluation import BASELINES, baseline_policy, evaluate_model, run_episode, trading_metrics
 from ppo_trading.features import FeatureCache, FeatureConfig, clear_optimization_cache, compute_features, standardize
@@ -40,6 +40,7 @@ from ppo_trading.policy_store import (
     save_policy,
     verify_policy_file,
 )
+from ppo_trading.reporting import compare_to_buy_and_hold, equity_stats
 from ppo_trading.walk_forward import Window, make_split, select_on_validation
 from trainkit import (
     BatchedCSVLogger,
@@ -116,8 +117,13 @@ class TrainingConfig:
     n_steps: int = 16
     batch_size: int = 256
     gamma: float = 0.99
+    point_size: float = 0.001
     slippage_points: float = 10.0
-    commission_per_lot: float = 0.0
+    commission_bps: float = 0.0
+    bars_per_year: float = 23_600.0
+    train_bars: int | None = None
+    val_bars: int | None = None
+    test_fraction: float = 0.2
     parallel_candidates: int = 1
     backend: str = "process"
     max_workers: int | None = None
@@ -145,6 +151,13 @@ class TrainingConfig:
         return cls(**overrides)
 
     def check(self) -> None:
+        positive = {"--point_size": self.point_size, "bars per year": self.bars_per_year}
+        for flag, value in {**positive, "--slippage_points": self.slippage_points,
+                            "--commission": self.commission_bps}.items():  # fmt: skip
+            if not math.isfinite(value) or value < 0 or (flag in positive and value == 0):
+                raise ConfigError(
+                    f"{flag} must be a finite number {'> 0' if flag in positive else '>= 0'}, got {value}"
+                )
         if self.total_timesteps < 1 or self.min_timesteps < 1:
             raise ConfigError("--total_timesteps and --min_timesteps must be >= 1")
         if self.min_timesteps > self.total_timesteps:
@@ -226,17 +239,23 @@ class ValidationEarlyStopping(BaseCallback):
         self.history: list[tuple[int, float]] = []
         self.eval_seconds = 0.0
         self.early_stopped = False
-        self._scored_updates = -1
+        self.best_equity: list[float] = []
+        self.best_positions: list[int] = []
+        self._scored_updates = 0  # weights no update has touched (fresh or warm-started) are never scored
 
     def _evaluate(self) -> bool:
         started = time.perf_counter()
-        score = 100.0 * evaluate_model(self.model, self.val_env, self.evaluator).log_return
+        record = evaluate_model(self.model, self.val_env, self.evaluator)
+        score = 100.0 * record.log_return
         self.eval_seconds += time.perf_counter() - started
         self._scored_updates = self.model._n_updates
         self.history.append((self.num_timesteps, score))
         if score > self.best_score:
             self.best_score = score
             self.best_sha256 = save_policy(self.model, self.best_model_path, NETWORK)
+            # plain floats and ints: progress.pt must stay loadable with weights_only
+            self.best_equity = [float(v) for v in record.equity]
+            self.best_positions = [int(p) for p in record.positions]
         return self.stopper.step(score)
 
     def _on_step(self) -> bool:
@@ -282,10 +301,20 @@ class CandidateResult:
     eval_s: float
     early_stopped: bool
     evals: list[tuple[int, float]] = field(default_factory=list)
+    val_equity: list[float] = field(default_factory=list)
+    val_positions: list[int] = field(default_factory=list)
+
+
+def cost_model(config: TrainingConfig) -> CostModel:
+    return CostModel(
+        point=config.point_size, slippage_points=config.slippage_points, commission_bps=config.commission_bps
+    )
 
 
 def _env(spec: CandidateSpec, start: int, end: int, episode_length: int | None) -> GoldTradingEnv:
-    costs = CostModel(slippage_points=spec.config.slippage_points, commission_per_lot=spec.config.commission_per_lot)
+    costs = cost_model(spec.config)
+    if episode_length is not None:
+        episode_length = min(episode_length, end - start - 1)  # small files have short train windows
     return GoldTradingEnv(
         spec.features,
         spec.open_prices,
@@ -334,6 +363,8 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         eval_s=callback.eval_seconds,
         early_stopped=callback.early_stopped,
         evals=callback.history,
+        val_equity=callback.best_equity,
+        val_positions=callback.best_positions,
     )
 
 
@@ -437,8 +468,9 @@ def train_walk_forward_optimized(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.torch_threads)
-    feature_config = FeatureConfig()
-    split = make_split(len(df), feature_config.warmup, iterations=config.iterations)
+    feature_config = FeatureConfig(point=config.point_size)
+    split = make_split(len(df), feature_config.warmup, config.iterations, config.train_bars, config.val_bars,
+                       test_fraction=config.test_fraction)  # fmt: skip
     n_iterations = len(split.windows)
     data_hash = data_sha256(df)
     prices = (df["open"].to_numpy(float), df["close"].to_numpy(float), df["spread"].to_numpy(float))
@@ -491,7 +523,8 @@ def train_walk_forward_optimized(
             with stopwatch.section("train"):
                 results = run_candidates(specs, config.backend, config.max_workers)
             best_score, best_path = select_on_validation([(r.val_score, r.model_path) for r in results])
-            best_sha = next(r.model_sha256 for r in results if r.model_path == best_path)
+            best = next(r for r in results if r.model_path == best_path)
+            best_sha = best.model_sha256
             if best_sha is None:
                 raise RuntimeError(f"iteration {i}: no candidate was ever scored on validation")
             load_policy(best_path, best_sha)  # verified (loads, hash matches) before it becomes the last good one
@@ -525,6 +558,8 @@ def train_walk_forward_optimized(
                     "early_stops": sum(int(r.early_stopped) for r in results),
                     "warm_started": warm_path is not None,
                     "val_score": best_score,
+                    "val_equity": best.val_equity,
+                    "val_positions": best.val_positions,
                     "wall_s": time.perf_counter() - iteration_started,
                     "eval_s": sum(r.eval_s for r in results),
                 }
@@ -556,6 +591,7 @@ def train_walk_forward_optimized(
     features, _, _ = standardize(raw, slice(last.train_start, last.train_end), feature_config.clip)
     with stopwatch.section("test"):
         test = evaluate_on_test(best_model, state["best_sha256"], features, prices, split, config)
+        test["walk_forward_out_of_sample"] = stitched_report(state["iterations"], split, features, prices, test, config)
     write_json_atomic(run_dir / "test_metrics.json", test)
     plot_equity_curves(test["equity_curves"], run_dir / "equity_curve.png", title=f"test block, seed {config.seed}")
     summary = build_summary(config, state, test, data_hash, n_iterations, split)
@@ -608,7 +644,7 @@ def evaluate_on_test(
 ) -> dict[str, Any]:
     """The selected model and the baselines on the test block, through the same accounting."""
     start, end = split.test_start, split.test_end
-    costs = CostModel(slippage_points=config.slippage_points, commission_per_lot=config.commission_per_lot)
+    costs = cost_model(config)
 
     def env() -> GoldTradingEnv:
         return GoldTradingEnv(features, *prices, start=start, end=end, costs=costs)
@@ -618,12 +654,45 @@ def evaluate_on_test(
     for name in BASELINES:
         baseline_env = env()
         records[name] = run_episode(baseline_env, baseline_policy(name, baseline_env, seed=config.seed))
+    agent, hold = (np.diff(np.log(records[name].equity)) for name in ("agent", "buy_and_hold"))
     return {
         "test_bars": [start, end],
-        "agent": trading_metrics(records["agent"], BARS_PER_YEAR),
-        "baselines": {name: trading_metrics(records[name], BARS_PER_YEAR) for name in BASELINES},
+        "agent": trading_metrics(records["agent"], config.bars_per_year),
+        "baselines": {name: trading_metrics(records[name], config.bars_per_year) for name in BASELINES},
+        "vs_buy_and_hold": compare_to_buy_and_hold(agent, hold, seed=config.seed),
         "equity_curves": {name: [round(v, 4) for v in record.equity] for name, record in records.items()},
+        "positions": records["agent"].positions,
     }
+
+
+def stitched_report(
+    iterations: list[dict[str, Any]],
+    split: Any,
+    features: np.ndarray,
+    prices: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: dict[str, Any],
+    config: TrainingConfig,
+) -> dict[str, Any]:
+    """Every iteration's selected model on its validation window, then the final model on the test block.
+
+    Validation windows tile the bars up to the test block, so this is one out-of-sample curve (with
+    respect to training; selection saw the validation part). Buy-and-hold runs over the same bars.
+    """
+    agent, hold, positions = [], [], []
+    for it, window in zip(iterations, split.windows):
+        env = GoldTradingEnv(features, *prices, start=window.val_start, end=window.val_end, costs=cost_model(config))
+        agent.append(np.diff(np.log(it["val_equity"])))
+        hold.append(np.diff(np.log(run_episode(env, baseline_policy("buy_and_hold", env)).equity)))
+        positions += list(it["val_positions"])
+    agent.append(np.diff(np.log(test["equity_curves"]["agent"])))
+    hold.append(np.diff(np.log(test["equity_curves"]["buy_and_hold"])))
+    positions += list(test["positions"])
+    agent_returns = np.concatenate(agent)
+    report = compare_to_buy_and_hold(agent_returns, np.concatenate(hold), seed=config.seed)
+    curve = np.exp(np.concatenate([[0.0], np.cumsum(agent_returns)]))
+    report.update(equity_stats(curve, positions))
+    report["bars_covered"] = [split.windows[0].val_start, split.test_end]
+    return report
 
 
 def build_summary(
@@ -658,7 +727,15 @@ def build_summary(
         "wall_seconds_training": wall,
         "eval_seconds": sum(it["eval_s"] for it in iterations),
         "test_block": [split.test_start, split.test_end],
-        "test_metrics": test["agent"],
+        "test_metrics": {
+            **test["agent"],
+            "turnover_per_bar": equity_stats(test["equity_curves"]["agent"], test["positions"])["turnover_per_bar"],
+        },
+        "test_vs_buy_and_hold": test["vs_buy_and_hold"],
+        "walk_forward_out_of_sample": test["walk_forward_out_of_sample"],
+        "verdict": f"agent {test['walk_forward_out_of_sample']['verdict']} on the walk-forward out-of-sample bars; "
+        f"on the test block it {test['vs_buy_and_hold']['verdict']}",
+        "bars_per_year": config.bars_per_year,
         "baseline_metrics": test["baselines"],
     }
 
