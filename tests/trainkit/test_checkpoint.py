@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from trainkit import CheckpointError, ModelCheckpoint, latest_checkpoint, load_checkpoint, save_checkpoint
+from trainkit.checkpoint import require
 
 
 def test_round_trip_with_weights_only(tmp_path):
@@ -116,3 +117,46 @@ def test_model_checkpoint_never_prunes_files_it_did_not_write(tmp_path):
         saver.save(epoch, {"epoch": epoch})
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["brain.pt", "epoch000003.pt"]
     assert saver.latest().name == "epoch000003.pt"
+
+
+def test_identity_is_recorded_and_checked(tmp_path):
+    path = save_checkpoint(tmp_path / "run.pt", {"epoch": 3}, package="neuro_gym", kind="train_state")
+    assert load_checkpoint(path, package="neuro_gym", kind="train_state") == {"epoch": 3}
+    assert load_checkpoint(path) == {"epoch": 3}
+    with pytest.raises(CheckpointError, match="a package 'neuro_gym' checkpoint, not 'workflow_rl'"):
+        load_checkpoint(path, package="workflow_rl")
+    with pytest.raises(CheckpointError, match="a kind 'train_state' checkpoint, not 'policy'"):
+        load_checkpoint(path, package="neuro_gym", kind="policy")
+    anonymous = save_checkpoint(tmp_path / "anon.pt", {"epoch": 1})
+    with pytest.raises(CheckpointError, match="does not record its package"):
+        load_checkpoint(anonymous, package="neuro_gym")
+    with pytest.raises(TypeError):
+        save_checkpoint(tmp_path / "bad.pt", {}, package=3)
+
+
+def test_version_1_files_still_load_without_identity(tmp_path):
+    old = tmp_path / "v1.pt"
+    torch.save({"trainkit_checkpoint": 1, "state": {"epoch": 2}}, old)
+    assert load_checkpoint(old) == {"epoch": 2}
+    with pytest.raises(CheckpointError, match="does not record its kind"):
+        load_checkpoint(old, kind="train_state")
+    future = tmp_path / "v99.pt"
+    torch.save({"trainkit_checkpoint": 99, "state": {}}, future)
+    with pytest.raises(CheckpointError, match="unknown format"):
+        load_checkpoint(future)
+
+
+def test_require_gives_one_line_for_missing_and_mistyped_keys():
+    state = {"epoch": 3, "lr": 1, "name": "x", "flag": True, "w": torch.ones(2)}
+    assert require(state, "epoch", int) == 3
+    assert require(state, "lr", float) == 1.0 and isinstance(require(state, "lr", float), float)
+    assert torch.equal(require(state, "w", torch.Tensor), torch.ones(2))
+    assert require(state, "name", (str, type(None))) == "x"
+    with pytest.raises(CheckpointError, match=r"^run.pt: checkpoint has no 'optimizer'"):
+        require(state, "optimizer", dict, source="run.pt")
+    with pytest.raises(CheckpointError, match="'name' is a str, expected int"):
+        require(state, "name", int)
+    with pytest.raises(CheckpointError, match="'flag' is a bool, expected int"):
+        require(state, "flag", int)
+    with pytest.raises(CheckpointError, match="not a mapping"):
+        require([1], "x", int)

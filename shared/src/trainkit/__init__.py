@@ -3,11 +3,12 @@
 from trainkit.atomic import atomic_write
 from trainkit.batched_logging import BatchedCSVLogger, truncate_csv_rows
 from trainkit.benchmark import RunResult, build_benchmark, run_interleaved, validate_benchmark, write_benchmark
-from trainkit.checkpoint import ModelCheckpoint, latest_checkpoint, load_checkpoint, save_checkpoint
+from trainkit.checkpoint import latest_checkpoint, load_checkpoint, require, save_checkpoint
 from trainkit.cli import run_cli
 from trainkit.device import resolve_device
 from trainkit.early_stopping import EarlyStopping
 from trainkit.errors import CheckpointError, ConfigError, CSVHeaderError, DataError, TrainkitError
+from trainkit.model_checkpoint import ModelCheckpoint
 from trainkit.progress import progress_bar
 from trainkit.schedules import EvalCadence, Phase, PhaseSchedule, WarmupCosine, WarmupThenPlateau, geometric_budget
 from trainkit.seeding import seed_everything
@@ -35,6 +36,7 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "progress_bar",
+    "require",
     "resolve_device",
     "run_cli",
     "run_interleaved",

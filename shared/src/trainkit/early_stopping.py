@@ -1,4 +1,7 @@
-"""Early stopping with Lightning's names: ``EarlyStopping(monitor, patience, mode, min_delta)``."""
+"""Early stopping with Lightning's names: ``EarlyStopping(monitor, patience, mode, min_delta)``.
+
+``should_stop(value)`` returns True when training should stop.
+"""
 
 from __future__ import annotations
 
@@ -48,13 +51,17 @@ class EarlyStopping:
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def step(self, value: float | Mapping[str, Any]) -> bool:
-        """Record one check; return True when training should stop."""
+    def should_stop(self, value: float | Mapping[str, Any]) -> bool:
+        """Record one check (a number, or metrics holding ``monitor``); True means stop training now.
+
+        The name says what True means: SB3's callbacks return True to *continue*, which is the opposite.
+        """
         if isinstance(value, Mapping):
             if self.monitor not in value:
                 raise KeyError(f"EarlyStopping monitors {self.monitor!r}, not in {sorted(value)}")
-            value = value[self.monitor]
-        value = float(value)
+            value = float(value[self.monitor])
+        else:
+            value = float(value)
         if self.check_finite and not math.isfinite(value):
             self.stopped = True
             self.reason = f"{self.monitor} = {value} is not finite; stopping"
@@ -71,6 +78,10 @@ class EarlyStopping:
                 f"for {self.wait} checks (best {self.best:.6g})"
             )
         return self.stopped
+
+    def step(self, value: float | Mapping[str, Any]) -> bool:
+        """Deprecated name of :meth:`should_stop` (True = stop), kept until every package has moved."""
+        return self.should_stop(value)
 
     def state_dict(self) -> dict[str, Any]:
         return {
