@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from neuro_gym.engine import FusedEngine
 from neuro_gym.neuron import (
     OPTIMIZED_SCHEDULE,
     LIFParams,
@@ -88,11 +89,16 @@ class CircuitConfig:
 
 @dataclass
 class RunOutput:
-    """What a presentation returns: output spike counts and summed membrane over the decision window."""
+    """What a presentation returns: output spike counts and summed membrane over the decision window.
+
+    With ``record=True`` it also holds the spike rasters: ``hidden_spikes`` (steps, batch, hidden) and
+    ``output_spikes`` (decision steps, batch, outputs)."""
 
     counts: torch.Tensor
     membrane: torch.Tensor
     hidden_rate: torch.Tensor
+    hidden_spikes: torch.Tensor | None = None
+    output_spikes: torch.Tensor | None = None
 
     def predictions(self) -> torch.Tensor:
         """Most output spikes wins; ties (including silence) go to the highest summed membrane."""
@@ -116,6 +122,7 @@ class Circuit:
         schedule: PlasticitySchedule = OPTIMIZED_SCHEDULE,
         seed: int = 0,
         device: torch.device | str = "cpu",
+        compiled: bool = False,
     ) -> None:
         self.config = config
         self.schedule = schedule
@@ -132,7 +139,8 @@ class Circuit:
         self.output_weights = torch.zeros(c.num_outputs, c.num_hidden, device=self.device)
         self.plasticity = SynapsePlasticity(self.output_weights, c.stdp, schedule)
         self.homeostasis = ThresholdHomeostasis(c.num_hidden, c.hidden_target_rate, schedule, device=self.device)
-        self._input_decay = torch.exp(torch.tensor(-1.0 / c.input_tau)).item()
+        self.input_decay = torch.exp(torch.tensor(-1.0 / c.input_tau)).item()
+        self.engine = FusedEngine(self, compiled)
 
     def run(
         self,
@@ -141,13 +149,34 @@ class Circuit:
         teacher: torch.Tensor | None = None,
         desired: torch.Tensor | None = None,
         learn: bool = False,
+        record: bool = False,
     ) -> RunOutput:
         """Present ``inputs`` (batch, steps, channels) from rest and return the decision-window readout.
 
         ``teacher`` (batch, steps, outputs) is extra current into the outputs. With ``learn`` the readout
-        weights change by STDP in the decision window toward ``desired`` ((batch, outputs) spikes per step) and the
-        hidden thresholds follow homeostasis; without it nothing in the circuit changes.
+        weights change by STDP in the decision window toward ``desired`` ((batch, outputs) spikes per step)
+        and the hidden thresholds follow homeostasis; without it nothing in the circuit changes. This is the
+        fused engine (:mod:`neuro_gym.engine`); :meth:`run_stepwise` computes the same step by step.
         """
+        if learn and desired is None:
+            raise ConfigError("learning needs the desired (teacher) output spikes")
+        outputs: list[torch.Tensor] | None = [] if record else None
+        counts, membrane, hidden = self.engine.run(inputs, decision_steps, teacher, desired, learn, outputs)
+        result = RunOutput(counts=counts, membrane=membrane, hidden_rate=hidden.sum(dim=0) / inputs.shape[1])
+        if outputs is not None:
+            result.hidden_spikes, result.output_spikes = hidden.clone(), torch.stack(outputs)
+        return result
+
+    def run_stepwise(
+        self,
+        inputs: torch.Tensor,
+        decision_steps: torch.Tensor,
+        teacher: torch.Tensor | None = None,
+        desired: torch.Tensor | None = None,
+        learn: bool = False,
+    ) -> RunOutput:
+        """:meth:`run` one layer and one step at a time (one operation per equation); the per-sample
+        ``loop`` engine presents single samples through it, as the original code did."""
         if learn and desired is None:
             raise ConfigError("learning needs the desired (teacher) output spikes")
         c = self.config
@@ -162,7 +191,7 @@ class Circuit:
         silent = zeros(c.num_inputs)
         trace_history: list[torch.Tensor] = []
         for t in range(steps):
-            input_trace = self._input_decay * input_trace + inputs[:, t]
+            input_trace = self.input_decay * input_trace + inputs[:, t]
             trace_history.append(input_trace)
             delayed = torch.cat([trace_history[t - d] if d <= t else silent for d in c.input_delays], dim=1)
             v_hidden, theta_hidden, hidden_spikes, _ = lif_step(

@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from trainkit import ConfigError
@@ -154,19 +155,36 @@ class SynapsePlasticity:
         self.lr_factor = 1.0
         self.anchor = weights.detach().clone()
         self.importance = torch.zeros_like(weights)
+        # lr_factor / (1 + importance_strength * importance), refreshed only when either changes.
+        self.scale = torch.empty_like(weights)
+        self._positive, self._low, self._high = (torch.empty_like(weights) for _ in range(3))
+        self._refresh_scale()
+
+    def _refresh_scale(self) -> None:
+        torch.mul(self.importance, self.params.importance_strength, out=self.scale).add_(1.0)
+        self.scale.reciprocal_().mul_(self.lr_factor)
 
     def apply(self, weights: torch.Tensor, drive: torch.Tensor) -> None:
         """Change ``weights`` in place by ``drive`` under soft bounds, then advance the schedules."""
         p = self.params
-        bounded = torch.where(drive > 0, drive * (p.w_max - weights), drive * (weights - p.w_min))
-        scale = self.lr_factor / (1.0 + p.importance_strength * self.importance)
-        weights.add_(bounded * scale).clamp_(p.w_min, p.w_max)
+        # Soft bound: potentiation scales with (w_max - w), depression with (w - w_min). lerp with a 0/1
+        # mask selects exactly and avoids boolean tensors, which are slow on CPU.
+        torch.gt(drive, 0.0, out=self._positive)
+        torch.sub(weights, p.w_min, out=self._low)
+        torch.neg(weights, out=self._high).add_(p.w_max)
+        bound = torch.lerp(self._low, self._high, self._positive, out=self._high)
+        weights.addcmul_(bound.mul_(drive), self.scale).clamp_(p.w_min, p.w_max)
         self.updates += 1
+        refresh = False
         if self.updates % self.schedule.lr_decay_every == 0:
             self.lr_factor = max(0.5 ** (self.updates / p.lr_half_life), p.lr_floor)
+            refresh = True
         if self.updates % self.schedule.consolidate_every == 0:
-            self.importance.add_((weights - self.anchor).abs())
+            self.importance.add_(torch.sub(weights, self.anchor, out=self._low).abs_())
             self.anchor.copy_(weights)
+            refresh = True
+        if refresh:
+            self._refresh_scale()
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -181,6 +199,21 @@ class SynapsePlasticity:
         self.lr_factor = float(state["lr_factor"])
         self.anchor.copy_(state["anchor"])
         self.importance.copy_(state["importance"])
+        self._refresh_scale()
+
+
+def _running_sums(start: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+    """Row k = start + deltas[0] + ... + deltas[k], added left to right in the tensor's precision.
+
+    torch.cumsum accumulates float32 in float64 on CPU, which rounds differently from adding one step at a
+    time; a firing rate exactly at the homeostasis target then lands on the other side of it. numpy's
+    accumulate adds in float32, one row after the other, as recording one step at a time does."""
+    rows = torch.cat([start[None], deltas])
+    if rows.device.type == "cpu":
+        return torch.from_numpy(np.add.accumulate(rows.numpy(), axis=0, dtype=rows.numpy().dtype)[1:])
+    for k in range(1, rows.shape[0]):
+        rows[k] += rows[k - 1]
+    return rows[1:]
 
 
 class ThresholdHomeostasis:
@@ -208,17 +241,34 @@ class ThresholdHomeostasis:
         self.history = torch.zeros(schedule.history_window, num_neurons, device=device)
         # A running sum over the window keeps a homeostasis update O(neurons), however often it runs.
         self.window_sum = torch.zeros(num_neurons, device=device)
+        self.factors = torch.tensor([1.0 - step, 1.0 + step], device=device)
         self.recorded = 0
 
     def record(self, rates: torch.Tensor) -> None:
         """Store one step's per-neuron firing rate and rescale thresholds when due."""
-        slot = self.recorded % self.schedule.history_window
-        self.window_sum += rates - self.history[slot]
-        self.history[slot] = rates
-        self.recorded += 1
-        if self.recorded % self.schedule.homeostasis_every == 0:
-            mean_rate = self.window_sum / min(self.recorded, self.schedule.history_window)
-            factor = torch.where(mean_rate > self.target_rate, 1.0 + self.step, 1.0 - self.step)
+        self.record_many(rates[None])
+
+    def record_many(self, rates: torch.Tensor) -> None:
+        """Store consecutive steps' rates (steps, neurons) at once; rescale wherever a step is due."""
+        window, every = self.schedule.history_window, self.schedule.homeostasis_every
+        if rates.shape[0] > window:  # a slot would be written twice; never at this package's sizes
+            for row in rates:
+                self.record_many(row[None])
+            return
+        steps = torch.arange(self.recorded, self.recorded + rates.shape[0])
+        slots = (steps % window).to(self.history.device)
+        # Window sum after each step: the running sum plus the cumulated (new - evicted) rates.
+        sums = _running_sums(self.window_sum, rates - self.history[slots])
+        self.history[slots] = rates
+        self.window_sum.copy_(sums[-1])
+        due = torch.nonzero((steps + 1) % every == 0).flatten()
+        self.recorded += rates.shape[0]
+        if len(due) == 0:
+            return
+        seen = (steps[due] + 1).clamp(max=window).to(sums)
+        above = (sums[due.to(sums.device)] / seen[:, None] > self.target_rate).long()
+        factors = self.factors[above]  # 1 + step above the target rate, 1 - step below
+        for factor in factors:  # clamped after each update, as if recorded one step at a time
             self.scale.mul_(factor).clamp_(*self.bounds)
 
     def state_dict(self) -> dict[str, Any]:
