@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from hd_ring_attractor import BOUNDS, PathIntegrationTask, RingAttractorNetwork
+from hd_ring_attractor.evaluation import speed_ratios
 from hd_ring_attractor.utils import circular_difference, circular_error_deg, decode_heading
 
 
@@ -41,17 +42,43 @@ def test_zhang_velocity_term_at_gain_one_moves_the_bump_with_the_heading(short_t
     assert errors[0.0] > 4 * errors[1.0]
 
 
-def test_uniform_inhibition_holds_the_bump_where_heterogeneous_weights_pin_it():
+def test_a_homogeneous_ring_holds_the_bump_where_a_heterogeneous_one_pins_it():
     cues = torch.linspace(0, 2 * math.pi, 17)[:-1]
     drifts = {}
-    torch.manual_seed(0)
-    for jitter in (0.0, 0.5):
-        model = RingAttractorNetwork(64, 16, weight_jitter=jitter).eval()
+    for heterogeneity in (0.0, 0.05):
+        model = RingAttractorNetwork(64, 16, heterogeneity=heterogeneity).eval()
         with torch.no_grad():
             rates = model(torch.zeros(len(cues), 300), cues, cue_steps=50)
-        drifts[jitter] = torch.rad2deg(circular_difference(decode_heading(rates[:, -1]), cues).abs()).mean()
+        drifts[heterogeneity] = torch.rad2deg(circular_difference(decode_heading(rates[:, -1]), cues).abs()).mean()
     assert drifts[0.0] < 0.5
-    assert drifts[0.5] > 5.0
+    assert drifts[0.05] > 2.0
+
+
+def test_heterogeneity_is_fixed_by_the_network_seed():
+    first, again = (RingAttractorNetwork(64, 16, heterogeneity=0.1, network_seed=3) for _ in range(2))
+    other = RingAttractorNetwork(64, 16, heterogeneity=0.1, network_seed=4)
+    for name in ("ee_row_factor", "W_EI", "W_IE"):
+        assert torch.equal(getattr(first, name), getattr(again, name)), name
+        assert not torch.equal(getattr(first, name), getattr(other, name)), name
+    spread = (first.W_IE * first.n_inh).std().item()
+    assert 0.08 < spread < 0.12  # multiplicative noise of s.d. 0.1 around 1/N_I
+    homogeneous = RingAttractorNetwork(64, 16, heterogeneity=0.0, network_seed=3)
+    assert torch.all(homogeneous.ee_row_factor == 1) and torch.all(homogeneous.W_EI == 1 / 64)
+
+
+def test_gaussian_noise_has_the_exact_poisson_draws_mean_and_variance():
+    rate = torch.tensor(10.0)  # Hz; dt = 2 ms, so the counts have mean and variance 0.02
+    draws = {}
+    for noise_model in ("gaussian", "poisson"):
+        model = RingAttractorNetwork(64, 16, noise_model=noise_model)
+        torch.manual_seed(0)
+        draws[noise_model] = model.standard_noise((400, 1000), rate, rate) * model.noise_scale(rate)
+    expected_variance = float(rate) * 2.0 / 1000.0
+    for noise_model, sample in draws.items():
+        # 400k draws: the standard error of the mean is ~2e-4, of the variance ~2% (Poisson) or ~0.2%.
+        assert abs(sample.mean().item()) < 1e-3, noise_model
+        assert sample.var().item() == pytest.approx(expected_variance, rel=0.05), noise_model
+    assert torch.all(draws["poisson"] >= -expected_variance - 1e-6)  # centred counts: never below -mean
 
 
 def test_noise_is_on_in_train_and_off_in_eval(short_task):
@@ -70,9 +97,9 @@ def test_the_noise_rates_receive_a_gradient(short_task):
     model = RingAttractorNetwork(64, 16).train()
     rates = model(short_task.angular_velocity[:, :80], short_task.cue_angle, 50)
     rates.square().mean().backward()
-    for name in ("noise_rate_e", "noise_rate_i", "g_av", "sigma_ee", "g_input"):
+    for name in ("noise_rate_e", "noise_rate_i", "g_av", "sigma_ee", "g_input", "excitability"):
         grad = getattr(model, name).grad
-        assert grad is not None and torch.isfinite(grad) and grad != 0, name
+        assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
 
 
 def test_apply_constraints_clamps_every_bounded_parameter():
@@ -81,15 +108,23 @@ def test_apply_constraints_clamps_every_bounded_parameter():
         for name in BOUNDS:
             getattr(model, name).fill_(1e3)
         model.W_EI[0, 0] = -1e3
+        model.W_IE[0, 0] = -1e3
     model.apply_constraints()
     for name, (low, high) in BOUNDS.items():
         values = getattr(model, name).detach()
         assert values.min() >= low and values.max() <= high, name
     assert (
         float(model.W_EI[0, 0].detach()) == -0.5
+        and float(model.W_IE[0, 0].detach()) == 0.0  # inhibition stays inhibition
         and float(model.W_IE.detach().max()) == 0.5
         and float(model.sigma_ee.detach()) == pytest.approx(math.pi / 2)
     )
+
+
+def test_speed_ratio_is_one_with_zhangs_gain_and_zero_without_velocity_coupling():
+    ratios = {g_av: speed_ratios(RingAttractorNetwork(64, 16, g_av=g_av), (90.0,), 300.0, 4) for g_av in (0.0, 1.0)}
+    assert ratios[1.0]["90"] == pytest.approx(1.0, abs=0.05)
+    assert abs(ratios[0.0]["90"]) < 0.05
 
 
 def test_forward_rejects_mismatched_shapes():
@@ -98,3 +133,7 @@ def test_forward_rejects_mismatched_shapes():
         model(torch.zeros(4, 10), torch.zeros(3))
     with pytest.raises(ValueError, match="n_exc"):
         RingAttractorNetwork(4, 1)
+    with pytest.raises(ValueError, match="heterogeneity"):
+        RingAttractorNetwork(64, 16, heterogeneity=-0.1)
+    with pytest.raises(ValueError, match="noise_model"):
+        RingAttractorNetwork(64, 16, noise_model="uniform")

@@ -18,7 +18,7 @@ from hd_ring_attractor import (
     quick_train,
     train_model_enhanced,
 )
-from hd_ring_attractor.enhanced_training import SCALAR_PARAMETERS
+from hd_ring_attractor.enhanced_training import NOISE_RATES, SCALAR_PARAMETERS
 
 from trainkit import CheckpointError, ConfigError
 
@@ -85,9 +85,24 @@ def test_parameter_groups_decay_only_matrices_and_speed_up_scalars(tmp_path):
     by_parameter = {id(p): group for group in trainer.optimizer.param_groups for p in group["params"]}
     assert by_parameter[id(model.W_EI)]["weight_decay"] == 1e-4
     for name in SCALAR_PARAMETERS:
-        assert by_parameter[id(getattr(model, name))]["weight_decay"] == 0.0, name
+        if name not in NOISE_RATES:
+            assert by_parameter[id(getattr(model, name))]["weight_decay"] == 0.0, name
     assert by_parameter[id(model.g_av)]["lr"] == pytest.approx(1e-2)
     assert by_parameter[id(model.W_IE)]["lr"] < 1e-3
+    assert by_parameter[id(model.excitability)]["lr"] == pytest.approx(1e-3)
+    assert id(model.noise_rate_e) not in by_parameter and not model.noise_rate_e.requires_grad
+
+
+def test_the_logged_rate_is_the_base_rate_and_untrained_noise_rates_stay_put(tmp_path):
+    model = RingAttractorNetwork(64, 16)
+    trainer = AdamCosineTrainer(model, tiny_config(tmp_path, max_epochs=2, schedule="constant"), data=tiny_data())
+    trainer.train()
+    assert trainer.history["learning_rate"] == [1e-2, 1e-2]  # not the gains' 10x
+    assert trainer.param_history["noise_rate_e"] == [10.0, 10.0, 10.0]
+    trained = RingAttractorNetwork(64, 16)
+    config = tiny_config(tmp_path / "rates", max_epochs=2, train_noise_rates=True)
+    AdamCosineTrainer(trained, config, data=tiny_data()).train()
+    assert trained.noise_rate_e.item() != 10.0
 
 
 def test_history_and_param_history_are_complete(tmp_path):

@@ -33,6 +33,8 @@ from trainkit import (
 
 __all__ = ["AdamCosineTrainer", "NonFiniteLossError", "create_training_config"]
 
+NOISE_RATES = ("noise_rate_e", "noise_rate_i")
+
 DEFAULT_CONFIG: dict[str, Any] = {
     "learning_rate": 1e-3,
     "max_epochs": 100,
@@ -46,9 +48,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "eps": 1e-8,
     "optimizer": "adam",
     "schedule": "cosine",
+    "momentum": 0.0,  # SGD only
     # Adam moves a parameter by about lr per step; g_av must travel from 0 to 1.
     "scalar_lr_multiplier": 10.0,
     "matrix_lr_multiplier": 0.01,
+    # The noise is on only while training, so the loss always rewards less of it: training the rates
+    # would lower them to the bound and say nothing about the attractor (see the README).
+    "train_noise_rates": False,
     "clip_gradients": True,
     "max_grad_norm": 1.0,
     "apply_constraints": True,
@@ -84,6 +90,8 @@ SCHEDULE_KEYS = (
     "max_epochs",
     "scalar_lr_multiplier",
     "matrix_lr_multiplier",
+    "train_noise_rates",
+    "momentum",
 )
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
@@ -105,6 +113,8 @@ def create_training_config(**overrides: Any) -> dict[str, Any]:
             raise ConfigError(f"{key} must be > 0, got {config[key]!r}")
     if not 0 <= config["min_lr"] <= config["learning_rate"]:
         raise ConfigError(f"need 0 <= min_lr <= learning_rate, got {config['min_lr']} and {config['learning_rate']}")
+    if not 0 <= config["momentum"] < 1:
+        raise ConfigError(f"momentum must be in [0, 1), got {config['momentum']!r}")
     if config["weight_decay"] < 0 or config["patience"] < 0:
         raise ConfigError("weight_decay and patience must be >= 0")
     if config["scalar_lr_multiplier"] <= 0 or config["matrix_lr_multiplier"] < 0:
@@ -119,18 +129,23 @@ def create_training_config(**overrides: Any) -> dict[str, Any]:
 
 
 def _parameter_groups(model: RingAttractorNetwork, config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Weight decay only on W_EI/W_IE; gains, g_av and noise rates at a higher rate, never decayed.
+    """Weight decay only on W_EI/W_IE; gains, g_av (and noise rates if trained) at a higher rate.
 
-    Adam moves every element by about its rate per step. The matrices' entries are ~1/N, so they get a
-    much smaller rate (at the base rate they lose their uniformity, which pins and splits the bump), and
-    sigma_ee keeps the base rate (steps of ~0.1 rad collapse the kernel onto single neurons).
+    Group 0 ("base") runs at the base rate: sigma_ee (steps of ~0.1 rad collapse the kernel onto single
+    neurons) and the per-neuron excitability. Adam moves every element by about its rate per step. The
+    matrices' entries are ~1/N, so they get a much smaller rate (at the base rate they lose their
+    uniformity, which pins and splits the bump). Noise rates not trained are frozen (no gradient).
     """
     lr = config["learning_rate"]
-    fast = [getattr(model, name) for name in SCALAR_PARAMETERS if name != "sigma_ee"]
+    frozen = () if config["train_noise_rates"] else NOISE_RATES
+    for name in frozen:
+        getattr(model, name).requires_grad_(False)
+    fast = [getattr(model, name) for name in SCALAR_PARAMETERS if name != "sigma_ee" and name not in frozen]
     return [
-        {"params": fast, "lr": lr * config["scalar_lr_multiplier"], "weight_decay": 0.0},
-        {"params": [model.sigma_ee], "lr": lr, "weight_decay": 0.0},
+        {"name": "base", "params": [model.sigma_ee, model.excitability], "lr": lr, "weight_decay": 0.0},
+        {"name": "gains", "params": fast, "lr": lr * config["scalar_lr_multiplier"], "weight_decay": 0.0},
         {
+            "name": "matrices",
             "params": [model.W_EI, model.W_IE],
             "lr": lr * config["matrix_lr_multiplier"],
             "weight_decay": config["weight_decay"],
@@ -169,7 +184,7 @@ class AdamCosineTrainer:
                 _parameter_groups(model, self.config), betas=self.config["betas"], eps=self.config["eps"]
             )
         else:
-            self.optimizer = torch.optim.SGD(_parameter_groups(model, self.config))
+            self.optimizer = torch.optim.SGD(_parameter_groups(model, self.config), momentum=self.config["momentum"])
         if self.config["schedule"] == "cosine":
             self.scheduler = CosineAnnealingLR(
                 self.optimizer, T_max=self.config["max_epochs"], eta_min=self.config["min_lr"]
@@ -298,7 +313,7 @@ class AdamCosineTrainer:
             if self.early_stopping.stopped:
                 break
             started = time.perf_counter()
-            learning_rate = self.optimizer.param_groups[0]["lr"]
+            learning_rate = self.optimizer.param_groups[0]["lr"]  # the base rate (group "base")
             train_loss, gradient_norm = self._train_one_epoch(epoch)
             self.scheduler.step()
             self.train_time_s += time.perf_counter() - started

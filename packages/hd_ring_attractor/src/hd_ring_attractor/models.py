@@ -9,22 +9,29 @@ Dynamics (times in ms, Euler steps of ``dt``)::
 ``phi = tanh(relu(.))`` makes the bump amplitude self-limiting. ``K`` is a circulant Gaussian of the
 wrapped angle difference (rows sum to 1) and ``K'`` its derivative. Global inhibition comes from the
 uniform ``W_EI = 1/N_E`` and ``W_IE = 1/N_I``.
+
+``heterogeneity = h > 0`` perturbs the ring, fixed by ``network_seed``: each excitatory neuron's E->E
+input (the rows of ``W_EE = K`` and of the velocity weights) is scaled by ``1 + h z_i``, and every entry
+of ``W_EI`` and ``W_IE`` by ``1 + h z_ij`` (z standard normal, factors clipped at 0). Row factors keep
+``K`` circulant up to a diagonal, so the FFT still applies. The learnable per-neuron ``excitability``
+(init 1) multiplies the same E->E input: it is the correction training may learn.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
 
 from trainkit import resolve_device
 
-__all__ = ["BOUNDS", "RingAttractorNetwork", "SimulationEngine"]
+__all__ = ["BOUNDS", "NoiseModel", "RingAttractorNetwork", "SimulationEngine"]
 
 SimulationEngine = Literal["batched", "per_sample"]
+NoiseModel = Literal["gaussian", "poisson"]
 
 # Biological constraints: the design document's ranges, plus sigma_ee (radians) and g_av.
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -34,16 +41,30 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "g_input": (0.1, 10.0),
     "noise_rate_e": (0.1, 20.0),
     "noise_rate_i": (0.1, 20.0),
-    "sigma_ee": (0.05, math.pi / 2),
+    # A lower bound of 2/3 of the initial 0.3 rad: at 800/200 training otherwise halved it (issue 18),
+    # narrowing the bump until single neurons pin it.
+    "sigma_ee": (0.2, math.pi / 2),
     "g_av": (0.0, 3.0),
     "W_EI": (-0.5, 2.0),
-    "W_IE": (-math.inf, 0.5),
+    # W_IE is subtracted from the excitatory drive: >= 0 keeps every I->E synapse inhibitory.
+    "W_IE": (0.0, 0.5),
+    "excitability": (0.5, 2.0),
 }
 # Rates and kernel weights below this are exactly zero (see _zero_tiny).
 TINY = 1e-12
 # Below this ring size one matrix product beats the FFT on a CPU (measured at 64, 128 and 800 neurons).
 FFT_MIN_NEURONS = 256
 SCALAR_PARAMETERS = ("g_ee", "g_ei", "g_ie", "g_input", "g_av", "sigma_ee", "noise_rate_e", "noise_rate_i")
+
+
+class StepWeights(NamedTuple):
+    """``gain`` (n_exc,) = g_ee x row factor x excitability; ``inhibition`` = -g_ie W_IE;
+    ``excitation_i`` = g_ei W_EI; ``velocity`` = -g_av tau_e (s), Zhang's coefficient of omega K' r_e."""
+
+    gain: torch.Tensor
+    inhibition: torch.Tensor
+    excitation_i: torch.Tensor
+    velocity: torch.Tensor
 
 
 def _phi(x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +100,9 @@ class RingAttractorNetwork(nn.Module):
         g_av: float = 0.0,
         noise_rate_e: float = 10.0,
         noise_rate_i: float = 10.0,
-        weight_jitter: float = 0.0,
+        heterogeneity: float = 0.0,
+        network_seed: int = 0,
+        noise_model: NoiseModel = "gaussian",
         engine: SimulationEngine = "batched",
         device: str | torch.device | None = None,
     ) -> None:
@@ -90,9 +113,15 @@ class RingAttractorNetwork(nn.Module):
             raise ValueError(f"need 0 < dt < min(tau_e, tau_i), got dt={dt}, tau_e={tau_e}, tau_i={tau_i}")
         if engine not in ("batched", "per_sample"):
             raise ValueError(f"engine must be 'batched' or 'per_sample', got {engine!r}")
+        if noise_model not in ("gaussian", "poisson"):
+            raise ValueError(f"noise_model must be 'gaussian' or 'poisson', got {noise_model!r}")
+        if not 0 <= heterogeneity < 1:
+            raise ValueError(f"need 0 <= heterogeneity < 1, got {heterogeneity}")
         self.n_exc, self.n_inh = n_exc, n_inh
         self.tau_e, self.tau_i, self.dt = tau_e, tau_i, dt
         self.engine: SimulationEngine = engine
+        self.noise_model: NoiseModel = noise_model
+        self.heterogeneity = heterogeneity
         self.noise = True
         device = resolve_device(device or "cpu")
 
@@ -102,12 +131,17 @@ class RingAttractorNetwork(nn.Module):
         self.g_ee, self.g_ei, self.g_ie = scalar(g_ee), scalar(g_ei), scalar(g_ie)
         self.g_input, self.g_av, self.sigma_ee = scalar(g_input), scalar(g_av), scalar(sigma_ee)
         self.noise_rate_e, self.noise_rate_i = scalar(noise_rate_e), scalar(noise_rate_i)
-        w_ei = torch.full((n_exc, n_inh), 1.0 / n_exc, device=device)
-        w_ie = torch.full((n_inh, n_exc), 1.0 / n_inh, device=device)
-        if weight_jitter > 0:
-            w_ei = w_ei * (1 + weight_jitter * torch.randn_like(w_ei))
-            w_ie = w_ie * (1 + weight_jitter * torch.randn_like(w_ie))
-        self.W_EI, self.W_IE = nn.Parameter(w_ei), nn.Parameter(w_ie)
+        # Drawn on the CPU from the network's own generator: the same seed gives the same ring anywhere.
+        generator = torch.Generator().manual_seed(network_seed)
+
+        def perturbation(*shape: int) -> torch.Tensor:
+            factor = (1 + heterogeneity * torch.randn(*shape, generator=generator)).clamp_min(0.0)
+            return factor.to(device)
+
+        self.register_buffer("ee_row_factor", perturbation(n_exc))
+        self.W_EI = nn.Parameter(perturbation(n_exc, n_inh) / n_exc)
+        self.W_IE = nn.Parameter(perturbation(n_inh, n_exc) / n_inh)
+        self.excitability = nn.Parameter(torch.ones(n_exc, device=device))
         # Preferred directions 2*pi*i/N: the endpoint is excluded, so no two neurons share an angle.
         self.register_buffer("preferred", 2 * math.pi * torch.arange(n_exc, device=device) / n_exc)
         self.apply_constraints()
@@ -174,16 +208,32 @@ class RingAttractorNetwork(nn.Module):
         diff = torch.remainder(self.preferred[None, :] - cue_angle[:, None] + math.pi, 2 * math.pi) - math.pi
         return torch.exp(-(diff**2) / (2 * width**2))
 
-    def _noise(self, shape: tuple[int, ...], rate_hz: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """Centred Poisson counts whose scale carries the gradient to ``rate_hz``.
+    def noise_scale(self, rate_hz: torch.Tensor) -> torch.Tensor:
+        """``sqrt(rate*dt)``, the s.d. of the centred counts; the only path a gradient takes to the rate."""
+        return (rate_hz * self.dt / 1000.0).sqrt()
 
-        The forward value is exactly ``Poisson(rate*dt) - rate*dt``; the sample is standardised and
-        detached, then multiplied by ``sqrt(rate*dt)``, the only path a gradient can take.
+    @torch.no_grad()
+    def standard_noise(self, shape: tuple[int, ...], rate_hz: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """One draw of unit-variance noise for ``shape``; times :meth:`noise_scale` it is the drive noise.
+
+        ``"poisson"`` gives exactly ``(Poisson(rate*dt) - rate*dt) / sqrt(rate*dt)``. ``"gaussian"``
+        draws a standard normal: the same mean (0) and variance (1), at a fraction of the cost
+        (``torch.poisson`` samples element by element).
         """
-        mean = rate_hz.detach() * self.dt / 1000.0
+        if self.noise_model == "gaussian":
+            return torch.randn(shape, dtype=like.dtype, device=like.device)
+        mean = rate_hz * self.dt / 1000.0
         counts = torch.poisson(mean.expand(shape).to(like.dtype))
-        standardised = (counts - mean) / mean.sqrt()
-        return standardised * (rate_hz * self.dt / 1000.0).sqrt()
+        return (counts - mean) / mean.sqrt()
+
+    def step_weights(self) -> StepWeights:
+        """The per-step weights with the gains folded in, built once per forward pass."""
+        return StepWeights(
+            gain=self.g_ee * self.ee_row_factor * self.excitability,
+            inhibition=-self.g_ie * self.W_IE,
+            excitation_i=self.g_ei * self.W_EI,
+            velocity=-self.g_av * self.tau_e / 1000.0,
+        )
 
     def step(
         self,
@@ -194,21 +244,26 @@ class RingAttractorNetwork(nn.Module):
         external_i: torch.Tensor | None,
         recurrent: torch.Tensor,
         recurrent_derivative: torch.Tensor,
+        weights: StepWeights,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One Euler step for rates (B, n_exc), (B, n_inh) and velocity (B,) rad/s.
 
         ``external_e``/``external_i`` are the cue and noise drives (None when absent); ``recurrent`` and
-        ``recurrent_derivative`` are ``K r_e`` and ``K' r_e``.
+        ``recurrent_derivative`` are ``K r_e`` and ``K' r_e``; ``weights`` is :meth:`step_weights`.
+        Fused operations (addcmul, addmm, lerp) keep the number of kernels per step small: at these
+        sizes each costs about as much to launch as to compute.
         """
-        velocity = -(self.g_av * self.tau_e / 1000.0) * omega[:, None] * recurrent_derivative
-        drive_e = self.g_ee * (recurrent + velocity) - self.g_ie * (r_i @ self.W_IE)
-        drive_i = self.g_ei * (r_e @ self.W_EI)
+        moving = torch.addcmul(recurrent, (weights.velocity * omega)[:, None], recurrent_derivative)
+        drive_e = weights.gain * moving
         if external_e is not None:
             drive_e = drive_e + external_e
-        if external_i is not None:
-            drive_i = drive_i + external_i
-        r_e = r_e + self.dt / self.tau_e * (-r_e + _phi(drive_e))
-        r_i = r_i + self.dt / self.tau_i * (-r_i + torch.relu(drive_i))
+        drive_e = torch.addmm(drive_e, r_i, weights.inhibition)
+        if external_i is None:
+            drive_i = r_e @ weights.excitation_i
+        else:
+            drive_i = torch.addmm(external_i, r_e, weights.excitation_i)
+        r_e = torch.lerp(r_e, _phi(drive_e), self.dt / self.tau_e)
+        r_i = torch.lerp(r_i, torch.relu(drive_i), self.dt / self.tau_i)
         return _zero_tiny(r_e), _zero_tiny(r_i)
 
     def forward(self, angular_velocity: torch.Tensor, cue_angle: torch.Tensor, cue_steps: int = 50) -> torch.Tensor:
@@ -225,10 +280,16 @@ class RingAttractorNetwork(nn.Module):
             return self._forward_per_sample(angular_velocity, cue_angle, cue_steps)
         batch, steps = angular_velocity.shape
         circulant = self.circulant_operator()
+        weights = self.step_weights()
         cue = self.g_input * self.cue_input(cue_angle)
-        # All noise is drawn at once: a few large operations instead of several small ones per step.
-        noise_e = self._noise((steps, batch, self.n_exc), self.noise_rate_e, cue) if self.noise else None
-        noise_i = self._noise((steps, batch, self.n_inh), self.noise_rate_i, cue) if self.noise else None
+        # One draw for the whole trial, scaled once and split with unbind: indexing a tensor that needs a
+        # gradient step by step would make each step's backward fill a zero tensor of the whole trial.
+        noise_e = noise_i = None
+        if self.noise:
+            draw_e = self.standard_noise((steps, batch, self.n_exc), self.noise_rate_e, cue)
+            draw_i = self.standard_noise((steps, batch, self.n_inh), self.noise_rate_i, cue)
+            noise_e = (self.noise_scale(self.noise_rate_e) * draw_e).unbind(0)
+            noise_i = (self.noise_scale(self.noise_rate_i) * draw_i).unbind(0)
         r_e = angular_velocity.new_zeros(batch, self.n_exc)
         r_i = angular_velocity.new_zeros(batch, self.n_inh)
         rates = []
@@ -237,7 +298,7 @@ class RingAttractorNetwork(nn.Module):
             if t < cue_steps:
                 external_e = cue if external_e is None else external_e + cue
             external_i = noise_i[t] if noise_i is not None else None
-            r_e, r_i = self.step(r_e, r_i, angular_velocity[:, t], external_e, external_i, *circulant(r_e))
+            r_e, r_i = self.step(r_e, r_i, angular_velocity[:, t], external_e, external_i, *circulant(r_e), weights)
             rates.append(r_e)
         return torch.stack(rates, dim=1)
 
@@ -255,9 +316,11 @@ class RingAttractorNetwork(nn.Module):
                 external_e = self.g_input * self.cue_input(cue_angle[b : b + 1]) if t < cue_steps else None
                 external_i = None
                 if self.noise:
-                    noise_e = self._noise((1, self.n_exc), self.noise_rate_e, r_e[b])
+                    noise_e = self.standard_noise((1, self.n_exc), self.noise_rate_e, r_e[b])
+                    noise_e = self.noise_scale(self.noise_rate_e) * noise_e
                     external_e = noise_e if external_e is None else external_e + noise_e
-                    external_i = self._noise((1, self.n_inh), self.noise_rate_i, r_i[b])
+                    noise_i = self.standard_noise((1, self.n_inh), self.noise_rate_i, r_i[b])
+                    external_i = self.noise_scale(self.noise_rate_i) * noise_i
                 r_e[b], r_i[b] = self.step(
                     r_e[b],
                     r_i[b],
@@ -266,6 +329,7 @@ class RingAttractorNetwork(nn.Module):
                     external_i,
                     r_e[b] @ kernel.T,
                     r_e[b] @ kernel_derivative.T,
+                    self.step_weights(),
                 )
             rates.append(torch.cat(r_e, dim=0))
         return torch.stack(rates, dim=1)
