@@ -108,7 +108,7 @@ def run_copy(interrupted_run, tmp_path):
 def _forge_progress(run_dir: Path, **changes) -> None:
     state = load_checkpoint(run_dir / "progress.pt")
     state.update(changes)
-    save_checkpoint(run_dir / "progress.pt", state)
+    save_checkpoint(run_dir / "progress.pt", state, package="ppo_trading", kind="progress")
 
 
 @pytest.mark.parametrize("kind", sorted(PLANTERS))
@@ -138,7 +138,7 @@ def test_planted_model_at_the_progress_path_never_runs(run_copy, tmp_path, capsy
     assert train_ppo_optimized.main(_argv(csv, run_dir.parent)) == 2
     err = _one_line_error(capsys)
     assert not marker.exists()
-    assert ("not a readable checkpoint" in err) if hash_forged else ("sha256 differs" in err)
+    assert "iter000_cand0.pt" in err and (hash_forged or "sha256 differs" in err)
     assert not (run_dir / "best_model.pt").exists()
 
 

@@ -23,7 +23,7 @@ from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.utils import FloatSchedule
 
-from trainkit import CheckpointError, load_checkpoint, save_checkpoint
+from trainkit import CheckpointError, load_checkpoint, require, save_checkpoint
 
 __all__ = [
     "FORMAT",
@@ -98,12 +98,11 @@ def policy_config(model: RecurrentPPO, network: dict[str, Any]) -> dict[str, Any
 def save_policy(model: RecurrentPPO, path: str | os.PathLike[str], network: dict[str, Any]) -> str:
     """Write the policy (and its optimizer state, for warm starts) atomically; return the file's sha256."""
     state = {
-        "kind": FORMAT,
         "config_json": json.dumps(policy_config(model, network), sort_keys=True),
         "policy": model.policy.state_dict(),
         "optimizer": model.policy.optimizer.state_dict(),
     }
-    save_checkpoint(path, state)
+    save_checkpoint(path, state, package="ppo_trading", kind="policy")
     return file_sha256(path)
 
 
@@ -137,10 +136,9 @@ def _read(path: str | os.PathLike[str], expected_sha256: str | None) -> tuple[di
     path = Path(path)
     if expected_sha256 is not None:
         verify_policy_file(path, expected_sha256)
-    state = load_checkpoint(path)
-    if state.get("kind") != FORMAT or not isinstance(state.get("policy"), dict):
-        raise CheckpointError(f"{path}: not a ppo_trading policy file")
-    return _check_config(state.get("config_json"), path), state
+    state = load_checkpoint(path, package="ppo_trading", kind="policy")
+    require(state, "policy", dict, source=path)
+    return _check_config(require(state, "config_json", str, source=path), path), state
 
 
 def verify_policy_file(path: str | os.PathLike[str], expected_sha256: str) -> None:

@@ -54,6 +54,7 @@ from trainkit import (
     geometric_budget,
     load_checkpoint,
     progress_bar,
+    require,
     save_checkpoint,
     seed_everything,
 )
@@ -109,6 +110,9 @@ class TrainingConfig:
     progressive_training: bool = True
     cache_environments: bool = True
     fast_evaluation: bool = True
+    # The original project's UnifiedEvalCallback also played the train+validation ("combined") window at
+    # every check; that cost is reproduced, but selection stays on validation only.
+    evaluate_combined: bool = False
     custom_schedule: str | None = None
     iterations: int | None = None
     eval_freq: int = 5_000
@@ -143,6 +147,7 @@ class TrainingConfig:
             "progressive_training": False,
             "cache_environments": False,
             "fast_evaluation": False,
+            "evaluate_combined": True,
         }
         return cls(**{**flags, **overrides})
 
@@ -227,8 +232,11 @@ class ValidationEarlyStopping(BaseCallback):
         evaluator: str,
         patience: int,
         min_delta: float,
+        combined_env: GoldTradingEnv | None = None,
     ) -> None:
         super().__init__()
+        self.combined_env = combined_env
+        self.combined_history: list[float] = []
         self.val_env = val_env
         self.eval_freq = eval_freq
         self.best_model_path = best_model_path
@@ -247,6 +255,10 @@ class ValidationEarlyStopping(BaseCallback):
         started = time.perf_counter()
         record = evaluate_model(self.model, self.val_env, self.evaluator)
         score = 100.0 * record.log_return
+        if self.combined_env is not None:
+            self.combined_history.append(
+                100.0 * evaluate_model(self.model, self.combined_env, self.evaluator).log_return
+            )
         self.eval_seconds += time.perf_counter() - started
         self._scored_updates = self.model._n_updates
         self.history.append((self.num_timesteps, score))
@@ -256,7 +268,7 @@ class ValidationEarlyStopping(BaseCallback):
             # plain floats and ints: progress.pt must stay loadable with weights_only
             self.best_equity = [float(v) for v in record.equity]
             self.best_positions = [int(p) for p in record.positions]
-        return self.stopper.step(score)
+        return self.stopper.should_stop(score)
 
     def _on_step(self) -> bool:
         if self.n_calls % max(self.eval_freq // self.training_env.num_envs, 1) != 0:
@@ -352,6 +364,7 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         evaluator="fast" if config.fast_evaluation else "sequential",
         patience=config.early_stopping_patience,
         min_delta=config.convergence_threshold,
+        combined_env=_env(spec, window.train_start, window.val_end, None) if config.evaluate_combined else None,
     )
     model.learn(spec.timesteps, callback=callback, reset_num_timesteps=True)
     return CandidateResult(
@@ -479,7 +492,7 @@ def train_walk_forward_optimized(
     state: dict[str, Any] = {"completed": 0, "best_model": None, "best_sha256": None, "log_rows": 0, "iterations": []}
     if progress_path.exists():
         state = read_progress(progress_path, run_dir, config, data_hash)
-    state.update(kind=PROGRESS_KIND, fingerprint=config.fingerprint(), data_sha256=data_hash)
+    state.update(fingerprint=config.fingerprint(), data_sha256=data_hash)
     resumed_from = state["completed"]
     # Rows of an iteration killed before its checkpoint are dropped: that iteration is trained again below.
     logger = BatchedCSVLogger(run_dir / "training_log.csv", LOG_FIELDS, batch_size=64, keep_rows=state["log_rows"])
@@ -566,7 +579,7 @@ def train_walk_forward_optimized(
             )
             relative = Path(best_path).relative_to(run_dir).as_posix()
             state.update(completed=i + 1, best_model=relative, best_sha256=best_sha, log_rows=logger.rows_written)
-            save_checkpoint(progress_path, state)
+            save_checkpoint(progress_path, state, package="ppo_trading", kind=PROGRESS_KIND)
             steps_done = sum(it["env_steps"] for it in state["iterations"])
             fixed_budget = config.total_timesteps * config.parallel_candidates * len(state["iterations"])
             own_s = [it["wall_s"] for it in state["iterations"]]
@@ -600,23 +613,20 @@ def train_walk_forward_optimized(
     return summary
 
 
-PROGRESS_KIND = "ppo_trading.progress/2"
+PROGRESS_KIND = "progress"
 
 
 def read_progress(path: Path, run_dir: Path, config: TrainingConfig, data_hash: str) -> dict[str, Any]:
     """The progress checkpoint, checked key by key; the model it names must sit inside ``run_dir`` and hash right."""
-    state = load_checkpoint(path)
-    if state.get("kind") != PROGRESS_KIND:
-        raise CheckpointError(f"{path}: not a ppo_trading progress file (foreign or older format)")
+    state = load_checkpoint(path, package="ppo_trading", kind=PROGRESS_KIND)
     if state.get("fingerprint") != config.fingerprint() or state.get("data_sha256") != data_hash:
         raise ConfigError(f"{run_dir} holds a run with other data or settings; pick another --results_dir or remove it")
     for key, kind in (("completed", int), ("log_rows", int), ("iterations", list)):
-        if not isinstance(state.get(key), kind):
-            raise CheckpointError(f"{path}: progress key {key!r} is missing or not {kind.__name__}")
+        require(state, key, kind, source=path)
     if state["completed"] > 0:
-        if not isinstance(state.get("best_sha256"), str):
-            raise CheckpointError(f"{path}: progress key 'best_sha256' is missing")
-        verify_policy_file(resolve_inside(run_dir, state.get("best_model")), state["best_sha256"])
+        verify_policy_file(
+            resolve_inside(run_dir, state.get("best_model")), require(state, "best_sha256", str, source=path)
+        )
     return state
 
 
