@@ -66,14 +66,14 @@ def test_mlp_on_prefix_learns_a_late_vs_early_contrast_and_is_reproducible():
 
     (train_in, train_y), (val_in, val_y), (test_in, test_y) = make(512), make(128), make(256)
     assert train_in.shape == (512, 22)
-    result = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, seed=0, max_epochs=40, patience=5)
+    result = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, seed=0, max_steps=160)
     rmse = np.sqrt(np.mean((result.prediction.mean - test_y.numpy()) ** 2, axis=0))
     assert np.all(rmse < 0.3 * test_y.numpy().std(axis=0))  # both parameters learned
     sigma = np.sqrt(result.prediction.var).mean(axis=0)
     assert np.all(sigma < 0.5 * test_y.numpy().std(axis=0)) and np.all(sigma > 0.5 * rmse)  # shrunk, not collapsed
-    assert len(result.epochs) == 2 and all(1 <= e <= 40 for e in result.epochs)
+    assert result.optimizer_steps == [160, 160]  # the same step budget for each network
     assert result.train_seconds > 0 and result.prediction.seconds_per_sample > 0
-    again = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, seed=0, max_epochs=40, patience=5)
+    again = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, seed=0, max_steps=160)
     np.testing.assert_array_equal(again.prediction.mean, result.prediction.mean)
-    shared = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, 0, max_epochs=3, per_parameter=False)
-    assert len(shared.epochs) == 1 and shared.prediction.mean.shape == test_y.shape
+    shared = mlp_on_prefix(train_in, train_y, val_in, val_y, test_in, 0, max_steps=3, per_parameter=False)
+    assert shared.optimizer_steps == [3] and shared.prediction.mean.shape == test_y.shape

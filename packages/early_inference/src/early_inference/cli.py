@@ -1,4 +1,8 @@
-"""Command line: ``python -m early_inference generate|train|evaluate|bench``."""
+"""Command line: ``python -m early_inference generate|train|evaluate|bench`` and three console scripts.
+
+``generate-early-inference-data``, ``train-early-inference`` and ``early-inference-bench`` are the
+``generate``, ``train`` and ``bench`` commands on their own (the original project's script names).
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,10 @@ from pathlib import Path
 import torch
 
 from early_inference import simulators
-from early_inference.bench import run_bench
-from early_inference.evaluate import (
-    GaussianPrediction,
-    least_squares_fit,
-    parameter_report,
-    prior_only,
-)
-from early_inference.generate_early_inference_data import (
-    CONFIG as DATA_CONFIG,
-)
-from early_inference.generate_early_inference_data import (
-    SPLITS,
-    load_dataset,
-    load_or_generate,
-)
+from early_inference.bench import DEFAULT_CACHE, PRESETS, make_build_spec
+from early_inference.evaluate import GaussianPrediction, least_squares_fit, parameter_report, prior_only
+from early_inference.generate_early_inference_data import CONFIG as DATA_CONFIG
+from early_inference.generate_early_inference_data import SPLITS, load_dataset, load_or_generate
 from early_inference.train_early_inference import (
     CONFIG,
     FLATTEN_CONFIG,
@@ -35,69 +28,74 @@ from early_inference.train_early_inference import (
     predict,
     prepare_split,
     train,
-    validation_variance_scale,
 )
-from trainkit import CheckpointError, ConfigError, latest_checkpoint, run_cli
-from trainkit.benchmark import add_bench_arguments
+from trainkit import CheckpointError, ConfigError, atomic_write, latest_checkpoint, validate
+from trainkit.cli import (
+    Command,
+    TrainkitArgumentParser,
+    add_common_arguments,
+    build_parser,
+    run_cli,
+    set_handler,
+)
+from trainkit.harness import add_bench_arguments, run_bench
 
-__all__ = ["bench_entry_point", "build_parser", "entry_point", "main"]
+__all__ = ["bench_main", "build_parser_for", "entry_point", "generate_main", "main", "train_main"]
 
-DEFAULT_CACHE = Path.home() / ".cache" / "early_inference"
+PACKAGE = "early_inference"
+DESCRIPTION = "Calibrated inference of urease kinetics (E0, k_d) from early pH prefixes."
+MODES = {"original": ORIGINAL_CONFIG, "optimized": CONFIG, "flatten": FLATTEN_CONFIG}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="early_inference",
-        description="Calibrated inference of urease kinetics (E0, k_d) from early pH prefixes.",
+def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--simulator", default=DATA_CONFIG["simulator"], choices=simulators.available(), help="which simulator"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    gen = sub.add_parser("generate", help="simulate a dataset (process pool) and cache it as .npz by config hash")
-    gen.add_argument("--simulator", default=DATA_CONFIG["simulator"], choices=simulators.available())
-    gen.add_argument("--n-train", type=int, default=DATA_CONFIG["n_train"])
-    gen.add_argument("--n-val", type=int, default=DATA_CONFIG["n_val"])
-    gen.add_argument("--n-test", type=int, default=DATA_CONFIG["n_test"])
-    gen.add_argument("--prefix-lengths", type=float, nargs="+", default=DATA_CONFIG["prefix_lengths"])
-    gen.add_argument("--prefix-n-points", type=int, default=DATA_CONFIG["prefix_n_points"])
-    gen.add_argument("--adaptive-n-points", action="store_true", help="keep dt ~ 0.3 s (100/200/1000 points)")
-    gen.add_argument("--seed", type=int, default=DATA_CONFIG["seed"])
-    gen.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    gen.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-
-    tr = sub.add_parser("train", help="train one model for one prefix length; rerun to resume")
-    tr.add_argument("--data", type=Path, required=True, help="dataset .npz written by `generate`")
-    tr.add_argument("--prefix-length", type=float, required=True)
-    tr.add_argument(
-        "--mode",
-        choices=["original", "optimized", "flatten"],
-        default="optimized",
-        help="original = avg pooling + ORIGINAL_CONFIG, optimized = weighted pooling + CONFIG, "
-        "flatten = position-aware flatten readout + CONFIG (the bench's extra arm C)",
+    for split in SPLITS:
+        parser.add_argument(
+            f"--n-{split}", type=validate.positive_int, default=DATA_CONFIG[f"n_{split}"], help=f"{split} trajectories"
+        )
+    parser.add_argument(
+        "--prefix-lengths",
+        type=validate.positive_float,
+        nargs="+",
+        default=DATA_CONFIG["prefix_lengths"],
+        help="prefix lengths in seconds; one model is trained per length",
     )
-    tr.add_argument("--profile", choices=sorted(MODEL_PROFILES), default="bench")
-    tr.add_argument("--epochs", type=int, default=60)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--run-dir", type=Path, required=True, help="checkpoints and log.csv; resumes from here")
-    tr.add_argument("--device", default="auto")
-    tr.add_argument("--threads", type=int, default=1)
-
-    ev = sub.add_parser("evaluate", help="metrics of a trained run vs prior-only and least-squares baselines")
-    ev.add_argument("--run-dir", type=Path, required=True)
-    ev.add_argument("--data", type=Path, required=True)
-    ev.add_argument("--split", choices=SPLITS, default="test")
-    ev.add_argument("--fit-samples", type=int, default=100, help="samples for the least-squares fit (slow)")
-    ev.add_argument("--out", type=Path, default=None, help="write the metrics as JSON here")
-
-    be = sub.add_parser("bench", help="original vs optimized, interleaved, same seeds; writes benchmark.json")
-    add_bench_arguments(be)
-    be.add_argument(
-        "--threads", type=int, default=1, help="torch threads, the same for both modes (1 is robust on a busy machine)"
+    parser.add_argument(
+        "--prefix-n-points",
+        type=validate.int_in_range(8, 100_000),
+        default=DATA_CONFIG["prefix_n_points"],
+        help="points per prefix, uniform on [0, L]",
     )
-    be.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="dataset cache")
-    return parser
+    parser.add_argument("--adaptive-n-points", action="store_true", help="keep dt ~ 0.3 s (100/200/1000 points)")
+    parser.add_argument("--seed", type=validate.seed, default=DATA_CONFIG["seed"], help="dataset seed")
+    parser.add_argument(
+        "--workers",
+        type=validate.positive_int,
+        default=None,
+        help="processes (local) or tasks in flight (ray); default: all cores / all cluster CPUs",
+    )
+    parser.add_argument(
+        "--cache-dir", type=validate.output_dir, default=DEFAULT_CACHE, help="where the .npz is cached by config hash"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local process pool, or Ray tasks (needs the `distributed` extra); same bytes for the same seed",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="with --backend ray: 'auto' joins the cluster started by `ray start --head`, or HOST:PORT "
+        "(default: RAY_ADDRESS if set, else a local Ray)",
+    )
 
 
-def _generate(args: argparse.Namespace) -> int:
+def generate(args: argparse.Namespace) -> int:
+    if args.ray_address and args.backend != "ray":
+        raise ConfigError("--ray-address needs --backend ray")
     config = {
         "simulator": args.simulator,
         "n_train": args.n_train,
@@ -109,39 +107,68 @@ def _generate(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     started = time.perf_counter()
-    _, path = load_or_generate(config, args.cache_dir, n_workers=args.workers)
+    _, path = load_or_generate(config, args.cache_dir, args.workers, args.backend, args.ray_address)
     print(f"{path} ({time.perf_counter() - started:.1f} s)")
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=validate.existing_file, required=True, help="dataset .npz from `generate`")
+    parser.add_argument("--prefix-length", type=validate.positive_float, required=True, help="seconds")
+    parser.add_argument(
+        "--mode",
+        choices=sorted(MODES),
+        default="optimized",
+        help="original = the seed's settings, optimized = the v2 model, flatten = v2 with a flatten readout",
+    )
+    parser.add_argument("--profile", choices=sorted(MODEL_PROFILES), default="bench", help="network size")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=validate.positive_int, default=None, help="optimizer steps (the budget)")
+    budget.add_argument("--epochs", type=validate.positive_int, default=None, help="epochs (default 60)")
+    parser.add_argument(
+        "--run-dir", type=validate.output_dir, required=True, help="checkpoints and log.csv; rerun to resume"
+    )
+    add_common_arguments(parser, tensorboard=False)
+
+
+def train_command(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     data = load_dataset(args.data)
-    length = args.prefix_length
-    if length not in [float(x) for x in data.prefix_lengths]:
-        raise ConfigError(f"--prefix-length {length:g} is not in {args.data} ({data.prefix_lengths})")
-    length = next(x for x in data.prefix_lengths if float(x) == length)
-    config = {"original": ORIGINAL_CONFIG, "optimized": CONFIG, "flatten": FLATTEN_CONFIG}[args.mode]
+    matches = [x for x in data.prefix_lengths if float(x) == args.prefix_length]
+    if not matches:
+        raise ConfigError(f"--prefix-length {args.prefix_length:g} is not in {args.data} ({data.prefix_lengths})")
+    epochs = args.epochs if args.epochs or args.steps else 60
     result = train(
         data,
-        length,
-        config,
+        matches[0],
+        MODES[args.mode],
         MODEL_PROFILES[args.profile],
         args.seed,
-        args.epochs,
-        args.run_dir,
-        args.device,
+        max_epochs=epochs,
+        max_steps=args.steps,
+        run_dir=args.run_dir,
+        device=args.device,
         show_progress=True,
     )
     last = result.history[-1] if result.history else {}
     print(
-        f"{args.mode} {length:g} s: best val NLL {result.best_val_nll:.4f} after {len(result.history)} epochs "
+        f"{args.mode} {matches[0]:g} s: best val NLL {result.best_val_nll:.4f} after {result.optimizer_steps} steps "
         f"({result.stop_reason}); {last.get('elapsed_s', 0):.1f} s; log {args.run_dir / 'log.csv'}"
     )
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", type=Path, required=True, help="the run folder `train` wrote")
+    parser.add_argument("--data", type=validate.existing_file, required=True, help="the dataset it was trained on")
+    parser.add_argument("--split", choices=SPLITS, default="test", help="split to score")
+    parser.add_argument(
+        "--fit-samples", type=validate.positive_int, default=100, help="samples for the least-squares fit (slow)"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="also write the metrics as JSON here")
+
+
+def _evaluate_reports(args: argparse.Namespace) -> tuple[dict, str]:
     checkpoint = latest_checkpoint(args.run_dir)
     if checkpoint is None:
         raise CheckpointError(f"{args.run_dir}: no checkpoint; run `python -m early_inference train` first")
@@ -152,61 +179,89 @@ def _evaluate(args: argparse.Namespace) -> int:
     split = prepare_split(data, args.split, length, identity["normalizer"], config=identity["config"])
     started = time.perf_counter()
     mean, var = predict(model, split, raw=True)
-    model_prediction = GaussianPrediction(mean, var, (time.perf_counter() - started) / len(mean))
-    truth = data.params[args.split]
-    # Post-hoc variance scaling, fitted on the validation split (never on the split being scored).
-    variance_scale = validation_variance_scale(model, data, length, identity["normalizer"], config=identity["config"])
-    head = slice(0, args.fit_samples)
+    seconds = (time.perf_counter() - started) / len(mean)
+    scale = identity["fitted_variance_scale"]
+    truth, head = data.params[args.split], slice(0, args.fit_samples)
     fit = least_squares_fit(sim, data.obs[args.split][length][head], data.known[args.split][head], data.times[length])
     reports = {
-        "model": parameter_report(sim, model_prediction, truth),
-        "model_variance_rescaled": parameter_report(
-            sim, GaussianPrediction(mean, var * variance_scale, model_prediction.seconds_per_sample), truth
-        ),
+        "model": parameter_report(sim, GaussianPrediction(mean, var, seconds), truth),
+        "model_variance_rescaled": parameter_report(sim, GaussianPrediction(mean, var * scale, seconds), truth),
         "model_on_fit_samples": parameter_report(
-            sim, GaussianPrediction(mean[head], var[head], model_prediction.seconds_per_sample), truth[head]
+            sim, GaussianPrediction(mean[head], (var * scale)[head], seconds), truth[head]
         ),
         "least_squares": parameter_report(sim, fit, truth[head]),
         "prior_only": parameter_report(sim, prior_only(sim, len(truth)), truth),
     }
-    print(f"{identity['simulator']}, {length:g} s prefix, {args.split} split ({len(truth)} samples)")
-    scales = ", ".join(f"{name} {value:.3g}" for name, value in zip(sim.param_names, variance_scale))
-    print(f"variance scale fitted on the val split: {scales}")
+    scales = ", ".join(f"{name} {value:.3g}" for name, value in zip(sim.param_names, scale))
+    header = f"{identity['simulator']}, {length:g} s prefix, {args.split} split ({len(truth)} samples); "
+    return reports, header + f"variance scale fitted on the val split: {scales}"
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    reports, header = _evaluate_reports(args)
+    names = [key for key in reports["model"] if isinstance(reports["model"][key], dict)]
+    print(header)
     print(
-        f"{'method':<25}{'parameter':<14}{'MAE':>10}{'RMSE/prior':>12}{'NLL':>8}{'cov1σ':>7}{'cov2σ':>7}{'ms/sample':>11}"
+        f"{'method':<25}{'parameter':<14}{'MAE':>10}{'RMSE/prior':>12}{'NLL':>8}{'cov1σ':>7}{'cov2σ':>7}{'ms/smp':>8}"
     )
     for method, report in reports.items():
-        for name in sim.param_names:
-            cell = report[name]
-            ms = report["seconds_per_sample"] * 1e3
+        for name in names:
+            cell, ms = report[name], report["seconds_per_sample"] * 1e3
             print(
                 f"{method:<25}{name:<14}{cell['mae']:>10.4g}{cell['rmse_over_prior_sd']:>12.3f}{cell['nll']:>8.3f}"
-                f"{cell['coverage_1sigma']:>7.2f}{cell['coverage_2sigma']:>7.2f}{ms:>11.3f}"
+                f"{cell['coverage_1sigma']:>7.2f}{cell['coverage_2sigma']:>7.2f}{ms:>8.3f}"
             )
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(reports, indent=2))
+        with atomic_write(args.out, "w") as handle:
+            handle.write(json.dumps(reports, indent=2))
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    out = args.out or Path("reports/bench/early_inference")
-    path = run_bench(args.preset, args.seeds, out, device=args.device, threads=args.threads, cache_dir=args.cache_dir)
-    print(path)
+def add_bench_command_arguments(parser: argparse.ArgumentParser) -> None:
+    add_bench_arguments(parser, PRESETS)
+    parser.add_argument("--cache-dir", type=validate.output_dir, default=DEFAULT_CACHE, help="dataset cache")
+
+
+def bench(args: argparse.Namespace) -> int:
+    run_bench(PACKAGE, PRESETS, make_build_spec(args.cache_dir), args)
     return 0
+
+
+COMMANDS = {
+    "generate": Command("generate", "simulate a dataset and cache it as .npz by config hash", add_generate_arguments,
+                        generate),
+    "train": Command("train", "train one model for one prefix length; rerun to resume", add_train_arguments,
+                     train_command),
+    "evaluate": Command("evaluate", "metrics of a trained run vs the least-squares fit and the prior",
+                        add_evaluate_arguments, evaluate),
+    "bench": Command("bench", "original vs optimized and every peer on the same samples; writes benchmark.json",
+                     add_bench_command_arguments, bench),
+}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    commands = {"generate": _generate, "train": _train, "evaluate": _evaluate, "bench": _bench}
-    return commands[args.command](args)
+    return run_cli(build_parser(PACKAGE, DESCRIPTION, list(COMMANDS.values())), argv)
 
 
-def entry_point(argv: Sequence[str] | None = None) -> int:
-    return run_cli(main, argv, prog="early_inference")
+entry_point = main
 
 
-def bench_entry_point(argv: Sequence[str] | None = None) -> int:
-    import sys
+def build_parser_for(command: str, prog: str) -> TrainkitArgumentParser:
+    """A console script's parser: one command's flags and handler, no subcommand."""
+    spec = COMMANDS[command]
+    parser = TrainkitArgumentParser(prog=prog, description=spec.help)
+    spec.add_arguments(parser)
+    set_handler(parser, spec.handler)
+    return parser
 
-    return entry_point(["bench", *(sys.argv[1:] if argv is None else argv)])
+
+def generate_main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser_for("generate", "generate-early-inference-data"), argv)
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser_for("train", "train-early-inference"), argv)
+
+
+def bench_main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser_for("bench", "early-inference-bench"), argv)

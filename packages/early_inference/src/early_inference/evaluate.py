@@ -21,7 +21,6 @@ from torch import nn
 
 from early_inference.early_inference_model import VARIANCE_EPS, gaussian_nll_loss
 from early_inference.simulators import Simulator
-from trainkit import EarlyStopping
 
 __all__ = [
     "COVERAGE_SIGMAS",
@@ -180,9 +179,34 @@ class PrefixMLP(nn.Module):
 class PrefixMLPResult:
     prediction: GaussianPrediction  # on the test inputs, with inference seconds per sample
     train_seconds: float
-    epochs: list[int]  # per network (one per parameter, or one shared)
+    optimizer_steps: list[int]  # per network (one per parameter, or one shared)
     best_val_nll: list[float]  # per network
-    stop_reasons: list[str]
+
+
+def _train_mlp(model, inputs, target, val_inputs, val_target, max_steps, batch_size, lr, shuffle) -> float:
+    """Adam on the Gaussian NLL for exactly ``max_steps`` steps; keeps the epoch with the best val NLL."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    best, best_state, steps = math.inf, None, 0
+    while steps < max_steps:
+        model.train()
+        order = torch.randperm(len(inputs), generator=shuffle)
+        for start in range(0, len(order), batch_size):
+            if steps >= max_steps:
+                break
+            batch = order[start : start + batch_size]
+            loss = gaussian_nll_loss(*model(inputs[batch]), target[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+        model.eval()
+        with torch.inference_mode():
+            val_nll = float(gaussian_nll_loss(*model(val_inputs), val_target))
+        if val_nll < best:
+            best, best_state = val_nll, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    model.eval()
+    return best
 
 
 def mlp_on_prefix(
@@ -192,55 +216,40 @@ def mlp_on_prefix(
     val_target: torch.Tensor,
     test_inputs: torch.Tensor,
     seed: int,
-    max_epochs: int = 150,
-    patience: int = 15,
-    batch_size: int = 128,
+    max_steps: int,
+    batch_size: int = 256,
     lr: float = 1e-3,
     hidden: int = 128,
     per_parameter: bool = True,
 ) -> PrefixMLPResult:
     """Baseline: Gaussian MLPs on the flattened prefix (``flat_prefix_inputs``), no convolution, no pooling.
 
-    By default one network per parameter, each trained with the Gaussian NLL and Adam and early-stopped
-    on its own validation NLL (its best epoch's weights are kept). ``per_parameter=False`` trains one
-    shared network on the mean NLL, as the TCN is trained: there the NLL weighs each squared error by
-    1/σ², so once E0's σ is small its errors dominate the shared features, and early stopping on the
-    mean NLL follows E0. The bench runs both, to show what that costs k_d.
+    By default one network per parameter; each gets ``max_steps`` Adam steps on the Gaussian NLL (the
+    same step budget as the TCN arms) and keeps its epoch with the best validation NLL, as ``train`` does.
     """
     input_mean, input_sd = train_inputs.mean(0), train_inputs.std(0).clamp_min(1e-6)
     shuffle = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    models, epochs, best_vals, reasons = [], [], [], []
-    started = time.perf_counter()
     n_params = train_target.shape[1]
     groups = [slice(j, j + 1) for j in range(n_params)] if per_parameter else [slice(0, n_params)]
+    models, best_vals = [], []
+    started = time.perf_counter()
     for group in groups:
         model = PrefixMLP(input_mean, input_sd, group.stop - group.start, hidden)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        stopper = EarlyStopping("val_nll", patience=patience, mode="min")
-        best_state, epochs_run = None, 0
-        while epochs_run < max_epochs and not stopper.stopped:
-            epochs_run += 1
-            model.train()
-            order = torch.randperm(len(train_inputs), generator=shuffle)
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                loss = gaussian_nll_loss(*model(train_inputs[batch]), train_target[batch, group])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            model.eval()
-            with torch.inference_mode():
-                val_nll = float(gaussian_nll_loss(*model(val_inputs), val_target[:, group]))
-            if stopper.improved(val_nll):
-                best_state = copy.deepcopy(model.state_dict())
-            stopper.step(val_nll)
-        model.load_state_dict(best_state)
-        model.eval()
+        best_vals.append(
+            _train_mlp(
+                model,
+                train_inputs,
+                train_target[:, group],
+                val_inputs,
+                val_target[:, group],
+                max_steps,
+                batch_size,
+                lr,
+                shuffle,
+            )
+        )
         models.append(model)
-        epochs.append(epochs_run)
-        best_vals.append(float(stopper.best))
-        reasons.append(stopper.reason or f"reached max_epochs={max_epochs}")
     train_seconds = time.perf_counter() - started
     tic = time.perf_counter()
     with torch.inference_mode():
@@ -248,4 +257,5 @@ def mlp_on_prefix(
     seconds_per_sample = (time.perf_counter() - tic) / max(len(test_inputs), 1)
     mean = torch.cat([m for m, _ in outputs], dim=1).double().numpy()
     var = torch.cat([v for _, v in outputs], dim=1).double().numpy()
-    return PrefixMLPResult(GaussianPrediction(mean, var, seconds_per_sample), train_seconds, epochs, best_vals, reasons)
+    prediction = GaussianPrediction(mean, var, seconds_per_sample)
+    return PrefixMLPResult(prediction, train_seconds, [max_steps] * len(groups), best_vals)

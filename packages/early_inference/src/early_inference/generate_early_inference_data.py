@@ -11,6 +11,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -139,30 +140,49 @@ def _simulate_chunk(args: tuple[dict[str, Any], int, Sequence[int]]):
     return np.array(params), np.array(known).reshape(len(indices), -1), {k: np.array(v) for k, v in obs.items()}
 
 
-def generate_dataset(
-    config: Mapping[str, Any], n_workers: int | None = None, chunk_size: int = 250, desc: str = "simulate"
-) -> EarlyInferenceData:
-    """Simulate every split; ``n_workers`` > 1 uses a process pool (default: all cores)."""
-    config = _validate_config(config)
-    n_workers = n_workers or os.cpu_count() or 1
+def _jobs(config: Mapping[str, Any], chunk_size: int) -> list[tuple[str, tuple[dict[str, Any], int, range]]]:
     jobs = []
     for split_id, split in enumerate(SPLITS):
         n = int(config[f"n_{split}"])
         jobs += [(split, (config, split_id, range(i, min(i + chunk_size, n)))) for i in range(0, n, chunk_size)]
+    return jobs
+
+
+def _local_outputs(jobs, n_workers: int):
+    if n_workers <= 1 or len(jobs) == 1:
+        yield from (_simulate_chunk(args) for _, args in jobs)
+        return
+    # fork: workers inherit the imported modules instead of re-importing torch.
+    context = multiprocessing.get_context("fork") if os.name == "posix" else None
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
+        yield from pool.map(_simulate_chunk, [args for _, args in jobs])
+
+
+def generate_dataset(
+    config: Mapping[str, Any],
+    n_workers: int | None = None,
+    chunk_size: int = 250,
+    desc: str = "simulate",
+    backend: str = "local",
+    ray_address: str | None = None,
+) -> EarlyInferenceData:
+    """Simulate every split: ``backend="local"`` in a process pool (``n_workers``, default all cores),
+    ``"ray"`` as Ray tasks (at most ``n_workers`` in flight; the cluster at ``ray_address``)."""
+    config = _validate_config(config)
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"backend must be 'local' or 'ray', got {backend!r}")
+    jobs = _jobs(config, chunk_size)
+    if backend == "ray":
+        from early_inference.distributed import simulate_on_ray
+
+        outputs = simulate_on_ray(_simulate_chunk, [args for _, args in jobs], ray_address, n_workers)
+    else:
+        outputs = _local_outputs(jobs, n_workers or os.cpu_count() or 1)
     pieces: dict[str, list] = {split: [] for split in SPLITS}
     with progress_bar(total=sum(len(job[1][2]) for job in jobs), desc=desc, unit="traj") as bar:
-        if n_workers <= 1 or len(jobs) == 1:
-            outputs = (_simulate_chunk(args) for _, args in jobs)
-            for (split, args), out in zip(jobs, outputs):
-                pieces[split].append(out)
-                bar.update(len(args[2]))
-        else:
-            # fork: workers inherit the imported modules instead of re-importing torch.
-            context = multiprocessing.get_context("fork") if os.name == "posix" else None
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
-                for (split, args), out in zip(jobs, pool.map(_simulate_chunk, [args for _, args in jobs])):
-                    pieces[split].append(out)
-                    bar.update(len(args[2]))
+        for (split, args), out in zip(jobs, outputs):
+            pieces[split].append(out)
+            bar.update(len(args[2]))
     lengths = config["prefix_lengths"]
     return EarlyInferenceData(
         config=config,
@@ -178,7 +198,11 @@ def _key(length: float) -> str:
 
 
 def save_dataset(data: EarlyInferenceData, path: str | os.PathLike[str]) -> Path:
-    """Write ``.npz`` (config as JSON inside) through a temp file, so a kill never leaves half a file."""
+    """Write ``.npz`` (config as JSON inside) through a temp file, so a kill never leaves half a file.
+
+    The zip entries carry a fixed timestamp, so equal data gives byte-identical files (np.savez stamps
+    the current time).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {"config_json": np.array(json.dumps(data.config, sort_keys=True))}
@@ -189,8 +213,11 @@ def save_dataset(data: EarlyInferenceData, path: str | os.PathLike[str]) -> Path
         arrays[f"{split}_known"] = data.known[split]
         for length in data.prefix_lengths:
             arrays[f"{split}_obs_{_key(length)}"] = data.obs[split][length]
-    with atomic_write(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    with atomic_write(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(entry, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
     return path
 
 
@@ -238,12 +265,16 @@ def load_dataset(path: str | os.PathLike[str], expected_config: Mapping[str, Any
 
 
 def load_or_generate(
-    config: Mapping[str, Any], cache_dir: str | os.PathLike[str], n_workers: int | None = None
+    config: Mapping[str, Any],
+    cache_dir: str | os.PathLike[str],
+    n_workers: int | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> tuple[EarlyInferenceData, Path]:
     """The cached dataset for ``config`` if present, else generate and cache it."""
     path = dataset_path(cache_dir, config)
     if path.is_file():
         return load_dataset(path, expected_config=config), path
-    data = generate_dataset(config, n_workers=n_workers)
+    data = generate_dataset(config, n_workers=n_workers, backend=backend, ray_address=ray_address)
     save_dataset(data, path)
     return data, path

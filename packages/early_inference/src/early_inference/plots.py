@@ -1,4 +1,4 @@
-"""PNG plots (matplotlib Agg): predicted vs true, calibration curves, learning-rate and loss curves."""
+"""PNG plots (matplotlib Figure, no pyplot): predicted vs true, calibration curves, learning-rate and loss curves."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+
+from trainkit.plotting import new_figure, save_figure
 
 __all__ = ["plot_calibration", "plot_lr_and_loss", "plot_predicted_vs_true"]
 
@@ -23,8 +21,7 @@ def plot_predicted_vs_true(
     ``panels[L]`` holds ``truth`` (n, p), ``median`` (n, p), ``lower`` and ``upper`` (n, p).
     """
     lengths = list(panels)
-    fig, axes = plt.subplots(len(lengths), len(param_names), figsize=(4.2 * len(param_names), 3.4 * len(lengths)))
-    axes = np.atleast_2d(axes)
+    fig, axes = new_figure(len(lengths), len(param_names), figsize=(4.2 * len(param_names), 3.4 * len(lengths)))
     for row, length in enumerate(lengths):
         panel = panels[length]
         shown = slice(0, min(max_points, len(panel["truth"])))
@@ -38,41 +35,34 @@ def plot_predicted_vs_true(
             ax.set_title(f"{name}, {length:g} s prefix", fontsize=9)
             ax.set_xlabel("true")
             ax.set_ylabel("predicted (median, ±1σ)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
 
 
 def plot_calibration(path: Path, levels: Sequence[float], curves: Mapping[str, Sequence[float]]) -> Path:
     """Observed vs nominal central-interval coverage; the diagonal is perfect calibration."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, axes = new_figure(figsize=(5, 5))
+    ax = axes[0][0]
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect")
     for label, observed in curves.items():
         ax.plot(levels, observed, marker=".", lw=1, label=label)
     ax.set_xlabel("nominal coverage")
     ax.set_ylabel("observed coverage (test)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)
 
 
 def plot_lr_and_loss(path: Path, histories: Mapping[str, Sequence[Mapping[str, float]]]) -> Path:
     """Learning rate, training loss and validation NLL per epoch for each labelled run."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, grid = new_figure(1, 3, figsize=(14, 3.8))
+    axes = grid[0]
     for label, history in histories.items():
         epochs = [row["epoch"] for row in history]
         axes[0].plot(epochs, [row["lr"] for row in history], label=label)
         axes[1].plot(epochs, [row["train_loss"] for row in history], label=label)
         axes[2].plot(epochs, [row["val_nll"] for row in history], label=label)
-    for ax, title in zip(axes, ["learning rate", "train loss (Gaussian NLL)", "validation NLL"]):
+    for ax, title in zip(axes, ["learning rate", "train loss (beta-)NLL", "validation NLL"]):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
     axes[0].set_yscale("log")
     axes[2].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

@@ -24,13 +24,14 @@ import numpy as np
 import torch
 
 from early_inference import simulators
-from early_inference.early_inference_model import POOLINGS, EarlyInferenceModel, gaussian_nll_loss
+from early_inference.configs import CONFIG, FLATTEN_CONFIG, MODEL_PROFILES, ORIGINAL_CONFIG, check_config
+from early_inference.early_inference_model import EarlyInferenceModel, gaussian_nll_loss
 from early_inference.evaluate import fit_variance_scale
 from early_inference.generate_early_inference_data import EarlyInferenceData
 from early_inference.prepared import PreparedSplit, known_normalizer, predict, prepare_split, validation_nlls
+from early_inference.run_state import RunState
 from trainkit import (
     BatchedCSVLogger,
-    CheckpointError,
     ConfigError,
     EarlyStopping,
     ModelCheckpoint,
@@ -59,59 +60,6 @@ __all__ = [
     "train",
     "validation_variance_scale",
 ]
-
-# The v2 model ("optimized"). The readout, heads, known-input channels, beta and the variance scale
-# follow issue 15's prototype measurements; lr, batch, weight decay and clipping are the seed's CONFIG.
-CONFIG: dict[str, Any] = {
-    "pooling": "contrast",
-    "known_as_channels": True,
-    "per_parameter_heads": True,
-    "beta_nll": 0.5,
-    "apply_variance_scale": True,
-    "prefix_points": 50,  # issue 15: averaging to 50 points lost nothing measurable at 300 s, 1.7x faster
-    "schedule": "cosine",
-    "batch_size": 256,
-    "lr": 1e-3,
-    "weight_decay": 1e-5,
-    "grad_clip_norm": 5.0,
-    "scheduler_factor": 0.7,
-    "scheduler_patience": 10,
-    "scheduler_min_lr": 1e-6,
-    "warmup_epochs": 5,
-    "early_stopping_patience": None,  # None: train to the budget (equal budgets in the bench)
-    "var_reg": 0.0,
-}
-
-# The seed's settings ("original"): average pooling, clock channels, shared heads, plain NLL, the
-# warmup + plateau schedule (with no warmup), no variance scale, early stopping after 30 flat epochs.
-ORIGINAL_CONFIG: dict[str, Any] = {
-    **CONFIG,
-    "pooling": "avg",
-    "known_as_channels": False,
-    "per_parameter_heads": False,
-    "beta_nll": 0.0,
-    "apply_variance_scale": False,
-    "schedule": "plateau",
-    "batch_size": 128,
-    "lr": 5e-4,
-    "weight_decay": 0.0,
-    "grad_clip_norm": 1.0,
-    "scheduler_factor": 0.5,
-    "scheduler_patience": 5,
-    "scheduler_min_lr": 0.0,
-    "warmup_epochs": 0,
-    "early_stopping_patience": 30,
-}
-
-# An extra arm: CONFIG with a position-aware readout (a linear map over every time step's features).
-FLATTEN_CONFIG: dict[str, Any] = {**CONFIG, "pooling": "flatten"}
-
-# Network sizes. "bench" is the CPU profile from the research notes; "full" is the original's default.
-MODEL_PROFILES: dict[str, dict[str, Any]] = {
-    "ci": {"channels": [16, 16, 16, 16], "kernel_size": 3, "mlp_hidden": [32, 16], "head_hidden": 32},
-    "bench": {"channels": [32, 32, 32, 32, 32], "kernel_size": 3, "mlp_hidden": [64, 32], "head_hidden": 64},
-    "full": {"channels": [64, 128, 256], "kernel_size": 3, "mlp_hidden": [128, 64], "head_hidden": 128},
-}
 
 _MODEL_KEYS = ("pooling", "known_as_channels", "per_parameter_heads")
 
@@ -187,20 +135,6 @@ def optimization_step(
     return loss.item()
 
 
-def _check_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(config) - set(CONFIG)
-    missing = set(CONFIG) - set(config)
-    if unknown or missing:
-        raise ConfigError(f"training config: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
-    if config["batch_size"] < 1 or config["lr"] <= 0 or config["warmup_epochs"] < 0:
-        raise ConfigError("training config needs batch_size >= 1, lr > 0 and warmup_epochs >= 0")
-    if config["pooling"] not in POOLINGS or config["schedule"] not in ("plateau", "cosine"):
-        raise ConfigError(f"pooling must be one of {POOLINGS} and schedule 'plateau' or 'cosine'")
-    if config["beta_nll"] < 0 or (config["prefix_points"] is not None and config["prefix_points"] < 8):
-        raise ConfigError("training config needs beta_nll >= 0 and prefix_points None or >= 8")
-    return dict(config)
-
-
 def _scheduler(optimizer, config: Mapping[str, Any], steps_per_epoch: int, total_steps: int):
     if config["schedule"] == "plateau":
         return WarmupThenPlateau(
@@ -215,64 +149,7 @@ def _scheduler(optimizer, config: Mapping[str, Any], steps_per_epoch: int, total
     return WarmupCosine(optimizer, warmup_epochs=warmup, max_epochs=total_steps, min_lr=config["scheduler_min_lr"])
 
 
-@dataclass
-class _Run:
-    """Everything a checkpoint restores, and the budget."""
-
-    model: EarlyInferenceModel
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    stopper: EarlyStopping | None
-    shuffle: torch.Generator
-    identity: dict[str, Any]
-    total_steps: int
-    epoch: int = 0
-    steps: int = 0
-    elapsed: float = 0.0
-    train_s: float = 0.0
-    best_sum: float = math.inf
-    best_state: dict[str, Any] | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
-
-    def state(self, normalizer) -> dict[str, Any]:
-        return {
-            "identity": self.identity,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "early_stopping": self.stopper.state_dict() if self.stopper else None,
-            "shuffle_rng": self.shuffle.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "best_model": self.best_state,
-            "best_sum": self.best_sum,
-            "history": self.history,
-            "epoch": self.epoch,
-            "steps": self.steps,
-            "elapsed": self.elapsed,
-            "train_s": self.train_s,
-            "normalizer": [normalizer[0].tolist(), normalizer[1].tolist()],
-        }
-
-    def restore(self, state: Mapping[str, Any], source: Path) -> None:
-        if state["identity"] != self.identity:
-            raise CheckpointError(f"{source}: written by a run with another config, seed or dataset; use a new run dir")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.stopper:
-            self.stopper.load_state_dict(state["early_stopping"])
-        self.shuffle.set_state(state["shuffle_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        self.best_state, self.best_sum, self.history = state["best_model"], state["best_sum"], state["history"]
-        self.epoch, self.steps, self.elapsed, self.train_s = (
-            state["epoch"],
-            state["steps"],
-            state["elapsed"],
-            state["train_s"],
-        )
-
-
-def _train_epoch(run: _Run, config: Mapping[str, Any], split: PreparedSplit, device) -> tuple[float, int]:
+def _train_epoch(run: RunState, config: Mapping[str, Any], split: PreparedSplit, device) -> tuple[float, int]:
     """One pass over (a shuffled order of) the training split, stopping at the step budget; mean loss."""
     run.model.train()
     n_train = len(split.x)
@@ -307,7 +184,7 @@ def train(
     max_steps: int | None = None,
 ) -> TrainResult:
     """Train for ``max_steps`` optimizer steps (or ``max_epochs`` epochs); resume from ``run_dir``."""
-    config = _check_config(config)
+    config = check_config(config)
     if prefix_length not in data.obs["train"]:
         raise ConfigError(f"prefix length {prefix_length} s is not in this dataset ({data.prefix_lengths})")
     if (max_steps is None) == (max_epochs is None) or (max_steps or max_epochs) < 1:
@@ -326,7 +203,7 @@ def train(
         train_split.known.shape[1], train_split.target.shape[1], config, model_kwargs, device
     )
     patience = config["early_stopping_patience"]
-    run = _Run(
+    run = RunState(
         model=model,
         optimizer=optimizer,
         scheduler=_scheduler(optimizer, config, steps_per_epoch, total_steps),
@@ -367,7 +244,7 @@ LOG_FIELDS = ["epoch", "lr", "train_loss", "val_nll", "val_nll_sum", "elapsed_s"
 
 
 def _loop(
-    run: _Run,
+    run: RunState,
     config: Mapping[str, Any],
     train_split: PreparedSplit,
     val_split: PreparedSplit,
@@ -432,7 +309,7 @@ def _loop(
 
 
 def _finish(
-    run: _Run,
+    run: RunState,
     config: Mapping[str, Any],
     data: EarlyInferenceData,
     prefix_length: float,
