@@ -1,4 +1,4 @@
-"""Sessions: tests (default), lint, isolated (one venv per package), slow, bench (the main job), distributed.
+"""Sessions: tests (default), lint, typecheck, isolated (one venv per package), slow, bench (the main job), distributed.
 
 Every install goes through constraints.txt, which pins torch to the local CPU wheel.
 Packages are discovered from packages/*/pyproject.toml, so a new package needs no edit here.
@@ -48,6 +48,15 @@ def lint(session: nox.Session) -> None:
     session.install("-c", CONSTRAINTS, "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy on trainkit (settings in shared/pyproject.toml)."""
+    session.install("-c", CONSTRAINTS, "mypy", "-e", f"{ROOT / 'shared'}[test]")
+    session.run(
+        "mypy", "--config-file", str(ROOT / "shared" / "pyproject.toml"), str(ROOT / "shared" / "src" / "trainkit")
+    )
 
 
 @nox.session

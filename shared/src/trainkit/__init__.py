@@ -1,5 +1,7 @@
 """trainkit: the shared training toolkit behind every package in this monorepo."""
 
+from importlib import metadata as _metadata
+
 from trainkit.atomic import atomic_write
 from trainkit.batched_logging import BatchedCSVLogger, truncate_csv_rows
 from trainkit.benchmark import RunResult, build_benchmark, run_interleaved, validate_benchmark, write_benchmark
@@ -48,4 +50,7 @@ __all__ = [
     "write_benchmark",
 ]
 
-__version__ = "0.1.0"
+try:  # one version source: shared/pyproject.toml, read back from the installed metadata
+    __version__ = _metadata.version("fivebench-trainkit")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -16,6 +16,7 @@ from typing import Any
 
 from trainkit.atomic import atomic_write
 from trainkit.errors import CSVHeaderError
+from trainkit.tensorboard import TensorBoardSink
 
 __all__ = ["BatchedCSVLogger", "truncate_csv_rows"]
 
@@ -74,12 +75,21 @@ def truncate_csv_rows(path: str | os.PathLike[str], keep_rows: int) -> int:
 
 
 class BatchedCSVLogger:
-    """Buffer rows and append them to ``path`` every ``batch_size`` rows.
+    """Buffer rows and append them to ``path`` every ``batch_size`` rows; optionally TensorBoard too.
 
     Rows are also flushed on :meth:`close`, when the ``with`` block exits (exception or not), at
     interpreter exit and on SIGTERM. Reopening an existing file appends after checking that its
-    header matches ``fieldnames``; a torn last line left by a hard kill is cut off first. A resumed run
-    passes ``keep_rows`` (the rows its checkpoint covers) so that rows it will replay are dropped.
+    header matches ``fieldnames``; a torn last line left by a hard kill is cut off first.
+
+    The checkpoint contract, so that the log matches the checkpoint after any kill:
+
+    1. call :meth:`flush` right before every checkpoint is written, and store ``rows_written`` in it;
+    2. on resume, open the logger with ``keep_rows=<rows_written from the checkpoint>``: rows after the
+       checkpoint (which the resumed run replays) are dropped, so none is missing or duplicated.
+
+    With ``tensorboard_dir`` each numeric field is also a TensorBoard scalar (``torch.utils.tensorboard``,
+    the ``tensorboard`` extra), written on the same flushes; the step is ``row[step_field]`` if given,
+    else the row index. On reopening, TensorBoard's ``purge_step`` hides the events after the kept rows.
     """
 
     def __init__(
@@ -88,6 +98,8 @@ class BatchedCSVLogger:
         fieldnames: Sequence[str],
         batch_size: int = 100,
         keep_rows: int | None = None,
+        tensorboard_dir: str | os.PathLike[str] | None = None,
+        step_field: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -99,7 +111,14 @@ class BatchedCSVLogger:
         self.rows_written = 0
         self._buffer: list[Mapping[str, Any]] = []
         self._closed = False
+        if step_field is not None and step_field not in self.fieldnames:
+            raise ValueError(f"step_field {step_field!r} is not one of the fields {self.fieldnames}")
         self._prepare_file(keep_rows)
+        self._tensorboard: TensorBoardSink | None = None
+        if tensorboard_dir is not None:
+            self._tensorboard = TensorBoardSink(
+                tensorboard_dir, step_field=step_field, purge_step=self._purge_step(step_field)
+            )
         _open_loggers.add(self)
         _install_sigterm_flush()
 
@@ -126,6 +145,19 @@ class BatchedCSVLogger:
         with open(self.path, newline="") as existing:
             self.rows_written = sum(1 for _ in csv.reader(existing)) - 1
 
+    def _purge_step(self, step_field: str | None) -> int | None:
+        """The first TensorBoard step after the rows kept in the CSV (None for a fresh log)."""
+        if self.rows_written == 0:
+            return None
+        if step_field is None:
+            return self.rows_written
+        with open(self.path, newline="") as existing:
+            last = list(csv.DictReader(existing))[-1]
+        try:
+            return int(float(last[step_field])) + 1
+        except (TypeError, ValueError):  # an empty or text step: nothing sensible to purge after
+            return None
+
     def _cut_torn_tail(self) -> None:
         data = self.path.read_bytes()
         if data.endswith(b"\n"):
@@ -151,13 +183,16 @@ class BatchedCSVLogger:
             self.flush()
 
     def flush(self) -> None:
-        """Append the buffered rows in one write."""
+        """Append the buffered rows in one write (and to TensorBoard). Call before every checkpoint."""
         if not self._buffer:
             return
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=self.fieldnames, lineterminator="\n")
         writer.writerows(self._buffer)
         self._append(out.getvalue())
+        if self._tensorboard is not None:
+            self._tensorboard.write(self._buffer, first_index=self.rows_written)
+            self._tensorboard.flush()
         self.rows_written += len(self._buffer)
         self._buffer.clear()
 
@@ -166,6 +201,8 @@ class BatchedCSVLogger:
             return
         self.flush()
         self._closed = True
+        if self._tensorboard is not None:
+            self._tensorboard.close()
         _open_loggers.discard(self)
 
     def __enter__(self) -> BatchedCSVLogger:
