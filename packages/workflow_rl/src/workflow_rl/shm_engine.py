@@ -1,10 +1,11 @@
 """The original path's env machinery: one process per environment, a barrier every step.
 
 Observations, env rewards and done flags live in one ``SharedMemory`` block; each worker has a
-``Pipe`` for commands and acks. Every step the trainer first queries each worker's true state (which
-hosts red holds, for compliance, as the original did with CybORG's true-state view), then sends the
-actions and waits for every ack. A worker that dies is noticed through its process sentinel: the
-others are shut down and the shared memory is unlinked before the error reaches the user.
+``Pipe`` for commands and acks. The block's name is unlinked as soon as every worker has attached, so
+nothing is left in ``/dev/shm`` whichever process is killed later. Every step the trainer first queries
+each worker's true state (which hosts red holds, for compliance, as the original did with CybORG's
+true-state view), then sends the actions and waits for every ack. A worker that dies is noticed
+through its process sentinel: the others are shut down before the error reaches the user.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def _worker(
 ) -> None:
     parent = os.getppid()
     shm = SharedMemory(name=shm_name)
+    # The trainer unlinks the name as soon as every worker has attached. Attaching registered the name with
+    # the trainer's resource tracker, which the workers share; the trainer's unlink unregisters it once.
+    conn.send("attached")
     obs_view, reward_view, done_view = _views(shm.buf, n_envs)
     # The env knows nothing of alignment; the trainer adds it from the true-state query.
     env = NetDefenseEnv(red_agent=red_agent, workflow=workflow, alignment_lambda=0.0, params=params, seed=seed)
@@ -125,6 +129,10 @@ class SharedMemoryEngine:
             child.close()
             self.conns.append(parent)
             self.processes.append(process)
+        # Every worker has mapped the block once this barrier passes: unlink the name now, so that no kill of
+        # any process from here on can leave a segment in /dev/shm (the mappings live until each process exits).
+        self._gather()
+        self.shm.unlink()
 
     @property
     def pids(self) -> list[int]:

@@ -15,6 +15,7 @@ scores are calibrated to CAGE-2's bands for the scripted baselines, but they are
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -154,6 +155,10 @@ class NetDefenseSim:
         self.chain_len = len(BLINE_TAIL) + 2 if red_agent == "bline" else len(MEANDER_CHAIN)
         self.t = 0
         self._rows = np.arange(n)
+        # The RNG state just before the latest reset: a checkpoint stores it, so that a resumed run replays
+        # that reset (and every draw after it) exactly as the uninterrupted run made them.
+        self.reset_rng_state: dict[str, Any] = copy.deepcopy(self.rng.bit_generator.state)
+        self.fresh = False  # reset and not stepped since
 
     def set_workflow(self, workflow: tuple[int, ...]) -> None:
         self.workflow = tuple(workflow)
@@ -161,6 +166,8 @@ class NetDefenseSim:
         self.workflow_code = one_hot(self.workflow)
 
     def reset(self) -> np.ndarray:
+        self.reset_rng_state = copy.deepcopy(self.rng.bit_generator.state)
+        self.fresh = True
         self.access[:] = 0
         self.access[:, USER0] = 2  # red's foothold; blue cannot remove it and it costs nothing
         self.scanned[:] = False
@@ -215,6 +222,7 @@ class NetDefenseSim:
         env_reward = -(self.access == 2).astype(np.float32) @ ROOT_COST
         env_reward -= IMPACT_COST * impact + RESTORE_COST * (kind == 3)
         self.t += 1
+        self.fresh = False
         truncated = np.full(self.n_envs, self.t >= self.params.episode_steps)
         info = {"env_reward": env_reward, "alignment": alignment, "fix": is_fix, "compliant": compliant}
         return self.observe(), env_reward + alignment, truncated, info

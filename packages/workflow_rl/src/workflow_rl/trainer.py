@@ -31,6 +31,7 @@ from trainkit import (
     Stopwatch,
     load_checkpoint,
     progress_bar,
+    require,
     resolve_device,
     save_checkpoint,
     seed_everything,
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+PACKAGE, CHECKPOINT_KIND = "workflow_rl", "train_state"
 # Settings that must match for a run to resume from a checkpoint in the same folder.
 RESUME_KEYS = ("engine", "n_envs", "update_steps", "red_agent", "workflow", "seed", "alignment_lambda", "lr")
 
@@ -195,7 +197,9 @@ def train_workflow(workflow: tuple[int, ...], run: WorkflowRun) -> WorkflowResul
     stopwatch, device = run.stopwatch, run.device
     ppo = PPOConfig(lr=config.lr, mixed_precision=config.mixed_precision)
     n, horizon = config.n_envs, config.update_steps
-    obs = engine.reset()
+    # A batched engine that ended the last workflow's episode is already reset: stepping on from it keeps the
+    # RNG stream identical whether or not the run was resumed at this workflow boundary.
+    obs = engine.observe() if getattr(engine, "fresh", False) else engine.reset()
     obs_buf = np.zeros((horizon, n, OBS_DIM), dtype=np.float32)
     actions_buf = np.zeros((horizon, n), dtype=np.int64)
     logprob_buf = np.zeros((horizon, n), dtype=np.float32)
@@ -399,23 +403,27 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
     search = GPUCBSearch(seed=config.seed)
     progress: dict[str, Any] = {"episodes": 0, "updates": 0, "workflow": None, "workflow_episodes": 0}
     stopper_state: dict[str, Any] | None = None
+    env_rng: dict[str, Any] | None = None
     trained: dict[str, dict[str, torch.Tensor]] = {}
     curve: list[tuple[int, float]] = []
 
     identity = {key: _plain(getattr(config, key)) for key in RESUME_KEYS}
     checkpoint_path = out / CHECKPOINT_NAME
     if checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, map_location=device)
-        if state["identity"] != identity:
+        state = load_checkpoint(checkpoint_path, map_location=device, package=PACKAGE, kind=CHECKPOINT_KIND)
+        read = functools.partial(require, state, source=checkpoint_path)
+        if read("identity", dict) != identity:
             raise ConfigError(f"{out} holds a run with other settings ({state['identity']}); use a new --out")
-        agent.load_state_dict(state["agent"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        progress = dict(state["progress"])
-        stopper_state = state["stopper"]
-        search.load_state_dict(state["search"])
-        trained = state["trained"]
-        curve = [tuple(point) for point in state["curve"]]
+        agent.load_state_dict(read("agent", dict))
+        optimizer.load_state_dict(read("optimizer", dict))
+        generator.set_state(read("generator", torch.Tensor))
+        progress = dict(read("progress", dict))
+        stopper_state = read("stopper", (dict, type(None)))
+        search.load_state_dict(read("search", dict))
+        trained = read("trained", dict)
+        curve = [tuple(point) for point in read("curve", list)]
+        torch.set_rng_state(read("torch_rng", torch.Tensor))
+        env_rng = read("env_rng", (dict, type(None)))
     resumed_from = progress["episodes"]
     trim_episode_log(out / "episodes.csv", resumed_from)
 
@@ -423,7 +431,9 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         logger.flush()  # the log never trails the checkpoint
         save_checkpoint(
             checkpoint_path,
-            {
+            package=PACKAGE,
+            kind=CHECKPOINT_KIND,
+            state={
                 "identity": identity,
                 "agent": agent.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -433,12 +443,17 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
                 "search": search.state_dict(),
                 "trained": trained,
                 "curve": [list(point) for point in curve],
+                "torch_rng": torch.get_rng_state(),  # the policy samples actions from the global generator
+                "env_rng": getattr(engine, "reset_rng_state", None),
             },
         )
 
     first_workflow = progress["workflow"] or config.workflow or search.propose()
-    env_seed = int(np.random.SeedSequence([config.seed, resumed_from]).generate_state(1)[0])
+    env_seed = int(np.random.SeedSequence([config.seed, 0]).generate_state(1)[0])
     engine = _make_engine(config, tuple(first_workflow) if first_workflow else (0, 1, 2, 3, 4), env_seed)
+    if resumed_from and env_rng is not None:
+        # Resume the batched simulator's stream where the checkpoint left it (at its latest reset).
+        engine.rng.bit_generator.state = env_rng
     logger = open_episode_log(out / "episodes.csv", config.csv_batch_size)
     stopwatch = Stopwatch()
     stopper: EarlyStopping | None = None
