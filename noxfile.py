@@ -43,6 +43,13 @@ def slow(session: nox.Session) -> None:
 
 
 @nox.session
+def chaos(session: nox.Session) -> None:
+    """The bad-input table and the chaos suite (kill -9, SIGTERM, SIGINT and resume every train command)."""
+    _install(session, *PACKAGES)
+    session.run("pytest", "tests/bad_input", "tests/chaos", "--chaos", *session.posargs, env={"MPLBACKEND": "Agg"})
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the whole repo."""
     session.install("-c", CONSTRAINTS, "ruff")
