@@ -1,6 +1,8 @@
 import argparse
 import errno
 import importlib.util
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -200,3 +202,24 @@ def test_tensorboard_flag(tmp_path, capsys):
         assert (tmp_path / "tb").is_dir()
     assert parser.parse_args([]).tensorboard is None
     assert not hasattr(parser.parse_args([]), "seed")
+
+
+LOGS_SCRIPT = """
+import logging, sys
+from trainkit.cli import TrainkitArgumentParser, run_cli, set_handler
+
+def handler(args):
+    logging.getLogger("pkg.train").info("epoch 1 done")
+    logging.getLogger("pkg.train").debug("hidden")
+    print("RESULT 42")
+
+parser = TrainkitArgumentParser(prog="tool")
+set_handler(parser, handler)
+sys.exit(run_cli(parser, []))
+"""
+
+
+def test_run_cli_routes_logging_to_stderr_and_keeps_stdout_for_the_result():
+    done = subprocess.run([sys.executable, "-c", LOGS_SCRIPT], capture_output=True, text=True, check=True)
+    assert done.stdout == "RESULT 42\n"
+    assert done.stderr == "epoch 1 done\n"

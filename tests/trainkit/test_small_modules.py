@@ -1,11 +1,15 @@
+import io
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from trainkit import ConfigError, DataError, Stopwatch, resolve_device, run_cli, seed_everything, throughput
-from trainkit.progress import progress_bar, progress_enabled
+from trainkit import ConfigError, DataError, Stopwatch, resolve_device, run_cli, seed_everything
+from trainkit.progress import in_ci, progress_bar
 
 
 def test_stopwatch_sections_totals_and_shares():
@@ -19,7 +23,6 @@ def test_stopwatch_sections_totals_and_shares():
     assert sw.counts() == {"env_step": 1, "update": 2}
     assert sum(sw.shares().values()) == pytest.approx(1.0)
     assert sw.report().splitlines()[1].startswith("update")
-    assert throughput(100, 2.0) == 50.0 and throughput(5, 0.0) is None
 
 
 def test_section_records_time_even_on_exception():
@@ -51,12 +54,43 @@ def test_resolve_device():
 
 def test_progress_is_off_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
-    assert not progress_enabled()
+    assert in_ci()
     with progress_bar(range(3)) as bar:
         assert bar.disable
         assert list(bar) == [0, 1, 2]
     with progress_bar(range(3), disable=False) as bar:
         assert bar.disable, "an explicit disable=False must not force bars on in CI"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_follows_tqdm_outside_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert not in_ci()
+    with progress_bar(range(2), file=io.StringIO()) as bar:
+        assert bar.disable, "not a terminal: tqdm's disable=None turns it off"
+    with progress_bar(range(2), file=_Terminal()) as bar:
+        assert not bar.disable
+    with progress_bar(range(2), file=_Terminal(), disable=True) as bar:
+        assert bar.disable
+
+
+def test_tqdm_disable_is_honoured():
+    code = (
+        "import io; from trainkit.progress import progress_bar\n"
+        "class T(io.StringIO):\n    def isatty(self): return True\n"
+        "print(bool(progress_bar(range(2), file=T()).disable))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    off = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "TQDM_DISABLE": "1"}, capture_output=True, text=True, check=True
+    )
+    assert (on.stdout.strip(), off.stdout.strip()) == ("False", "True")
 
 
 def test_run_cli_turns_user_errors_into_one_line(capsys):

@@ -14,7 +14,7 @@ from trainkit.model_checkpoint import ModelCheckpoint
 from trainkit.progress import progress_bar
 from trainkit.schedules import EvalCadence, Phase, PhaseSchedule, WarmupCosine, WarmupThenPlateau, geometric_budget
 from trainkit.seeding import seed_everything
-from trainkit.timing import Stopwatch, throughput
+from trainkit.timing import Stopwatch
 
 __all__ = [
     "BatchedCSVLogger",
@@ -44,7 +44,6 @@ __all__ = [
     "run_interleaved",
     "save_checkpoint",
     "seed_everything",
-    "throughput",
     "truncate_csv_rows",
     "validate_benchmark",
     "write_benchmark",

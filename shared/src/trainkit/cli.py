@@ -7,7 +7,8 @@ sys.exit(run_cli(parser, argv))
 
 Every parser is a :class:`TrainkitArgumentParser`: help shows defaults, and an argparse error is one line,
 ``prog: error: ...``, with exit status 2 (no usage block). ``run_cli`` turns a :class:`TrainkitError`
-(and a full disk or a permission error) into the same one line, and Ctrl-C into exit 130.
+(and a full disk or a permission error) into the same one line, and Ctrl-C into exit 130. It also routes
+``logging`` at INFO to stderr (``configure_logging``), so packages log notes instead of printing them.
 Flags for a config dataclass come from its fields (:func:`add_config_arguments`), so a field and its flag
 are defined once; a field without ``metadata={"help": ...}`` is an error when the parser is built.
 """
@@ -18,6 +19,7 @@ import argparse
 import dataclasses
 import errno
 import importlib.util
+import logging
 import sys
 import types
 import typing
@@ -39,6 +41,7 @@ __all__ = [
     "assert_every_flag_has_help",
     "build_parser",
     "config_from_args",
+    "configure_logging",
     "iter_parsers",
     "run_cli",
     "set_handler",
@@ -119,7 +122,15 @@ def _user_os_error(exc: OSError) -> str:
     return f"{exc.strerror or _one_line(exc)}{where}"
 
 
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send ``logging`` records (progress notes, "wrote X") to stderr as plain lines, leaving stdout for
+    the command's result; a no-op when the program has configured logging itself."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+
+
 def _dispatch(main: Callable[[], int | None], label: str) -> int:
+    configure_logging()
     try:
         code = main()
     except TrainkitError as exc:

@@ -1,4 +1,4 @@
-"""Wall-clock sections for "where the time goes" reports, and throughput."""
+"""Wall-clock sections for "where the time goes" reports."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["Stopwatch", "throughput"]
+__all__ = ["Stopwatch"]
 
 
 class Stopwatch:
@@ -55,8 +55,3 @@ class Stopwatch:
         for name, total in sorted(self._totals.items(), key=lambda item: -item[1]):
             lines.append(f"{name:<20} {total:>10.4f} {self._counts[name]:>8d} {shares[name]:>7.1%}")
         return "\n".join(lines)
-
-
-def throughput(count: float, seconds: float) -> float | None:
-    """Items per second, or None when no time was measured."""
-    return count / seconds if seconds > 0 else None
