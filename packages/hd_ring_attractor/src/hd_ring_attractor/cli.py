@@ -1,4 +1,4 @@
-"""``python -m hd_ring_attractor train|bench|demo``."""
+"""``hd-ring-attractor train|bench|demo`` (also ``python -m hd_ring_attractor``), on trainkit's CLI convention."""
 
 from __future__ import annotations
 
@@ -6,18 +6,64 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 
-from hd_ring_attractor.benchmark import run_benchmark
+from hd_ring_attractor.bench import PRESETS, build_spec
 from hd_ring_attractor.evaluation import cue_only_error_deg, evaluate
 from hd_ring_attractor.models import RingAttractorNetwork
-from hd_ring_attractor.training import save_progress_plots, train_model_enhanced
-from trainkit import ConfigError, run_cli
-from trainkit.benchmark import add_bench_arguments
+from hd_ring_attractor.training import train_model_enhanced
+from trainkit import atomic_write, validate
+from trainkit.cli import Command, add_common_arguments, add_config_arguments, build_parser, config_from_args, run_cli
+from trainkit.harness import add_bench_arguments, run_bench
 
-__all__ = ["bench_entry_point", "entry_point", "main"]
+__all__ = ["TrainOptions", "bench_entry_point", "entry_point", "main", "parser"]
+
+
+def _help(text: str, kind: object = None) -> dict[str, object]:
+    return {"help": text} if kind is None else {"help": text, "type": kind}
+
+
+@dataclass
+class TrainOptions:
+    """The ``train`` command's settings; one flag per field."""
+
+    n_exc: int = field(
+        default=800, metadata=_help("excitatory neurons (the design's 800)", validate.int_in_range(8, 100_000))
+    )
+    n_inh: int = field(default=200, metadata=_help("inhibitory neurons", validate.positive_int))
+    epochs: int = field(
+        default=100, metadata=_help("maximum epochs (early stopping may end sooner)", validate.positive_int)
+    )
+    lr: float = field(
+        default=1e-3, metadata=_help("base learning rate (logged as such; gains get 10x)", validate.positive_float)
+    )
+    batch_size: int = field(default=32, metadata=_help("trials per optimizer step", validate.positive_int))
+    sequences: int = field(default=320, metadata=_help("training trials per epoch", validate.positive_int))
+    val_sequences: int = field(default=64, metadata=_help("validation trials", validate.positive_int))
+    test_sequences: int = field(default=128, metadata=_help("test trials", validate.positive_int))
+    optimizer: Literal["adam", "sgd"] = field(default="adam", metadata={"help": "optimizer"})
+    schedule: Literal["cosine", "constant"] = field(default="cosine", metadata={"help": "learning-rate schedule"})
+    momentum: float = field(default=0.0, metadata=_help("SGD momentum in [0, 1)", validate.probability))
+    heterogeneity: float = field(
+        default=0.0,
+        metadata=_help("s.d. of the ring's multiplicative weight noise (fixed by --seed)", validate.probability),
+    )
+    g_av: float = field(
+        default=0.0, metadata=_help("initial velocity gain (1 = Zhang's analytic setting)", validate.nonnegative_float)
+    )
+    tbptt_steps: int = field(
+        default=0,
+        metadata=_help("truncated backpropagation: steps per piece (0 = whole trials)", validate.nonnegative_int),
+    )
+    checkpoint_dir: Path = field(
+        default=Path("runs/hd_ring_attractor"),
+        metadata=_help("checkpoints, plots and test_metrics.json (rerunning resumes)", validate.output_dir),
+    )
+    resume: bool = field(default=True, metadata={"help": "resume from --checkpoint-dir when it holds a run"})
 
 
 def _format(metrics: dict[str, float]) -> str:
@@ -25,128 +71,126 @@ def _format(metrics: dict[str, float]) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    model = RingAttractorNetwork(args.n_exc, args.n_inh, device=args.device)
+    options = config_from_args(TrainOptions, args)
+    model = RingAttractorNetwork(
+        options.n_exc,
+        options.n_inh,
+        g_av=options.g_av,
+        heterogeneity=options.heterogeneity,
+        network_seed=args.seed,
+        device=args.device,
+    )
+    print(f"checkpoints and plots go to {options.checkpoint_dir}; base learning rate {options.lr:g}")
     model, history, trainer = train_model_enhanced(
         model,
-        learning_rate=args.lr,
-        max_epochs=args.epochs,
-        batch_size=args.batch_size,
-        plot_progress=True,
-        n_sequences=args.sequences,
-        validation_sequences=args.val_sequences,
-        test_sequences=args.test_sequences,
-        optimizer=args.optimizer,
-        schedule=args.schedule,
+        learning_rate=options.lr,
+        max_epochs=options.epochs,
+        batch_size=options.batch_size,
+        threads=args.threads,
+        n_sequences=options.sequences,
+        validation_sequences=options.val_sequences,
+        test_sequences=options.test_sequences,
+        optimizer=options.optimizer,
+        schedule=options.schedule,
+        momentum=options.momentum,
+        tbptt_steps=options.tbptt_steps,
         seed=args.seed,
         data_seed=args.seed,
-        checkpoint_dir=str(args.checkpoint_dir),
-        resume=not args.no_resume,
+        checkpoint_dir=str(options.checkpoint_dir),
+        resume=options.resume,
         device=args.device,
         log_interval=1,
     )
     metrics = evaluate(model, trainer.test_data)
-    (args.checkpoint_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    with atomic_write(options.checkpoint_dir / "test_metrics.json") as handle:
+        handle.write(json.dumps(metrics, indent=2) + "\n")
     stopped = f" ({trainer.stop_reason})" if trainer.stop_reason else ""
     print(f"trained {len(history['epoch'])} epochs{stopped}; test: {_format(metrics)}")
-    print(f"checkpoints, plots and test_metrics.json are in {args.checkpoint_dir}")
+    print(f"checkpoints, plots and test_metrics.json are in {options.checkpoint_dir}")
     return 0
+
+
+def _add_train(sub: argparse.ArgumentParser) -> None:
+    add_config_arguments(sub, TrainOptions)
+    add_common_arguments(sub, tensorboard=False)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """Train a small network from g_av = 0 and print what it learned next to the untrained one."""
+    torch.set_num_threads(args.threads)
+    checkpoints = args.out / "checkpoints"
+    print(f"checkpoints and plots go to {checkpoints}")
     untrained = RingAttractorNetwork(args.n_exc, args.n_inh)
-    model = RingAttractorNetwork(args.n_exc, args.n_inh)
-    model, history, trainer = train_model_enhanced(
-        model,
+    model, _, trainer = train_model_enhanced(
+        RingAttractorNetwork(args.n_exc, args.n_inh),
         learning_rate=1e-2,
         max_epochs=args.epochs,
         batch_size=8,
-        plot_progress=False,
+        threads=args.threads,
         n_sequences=64,
         validation_sequences=32,
         test_sequences=64,
-        checkpoint_dir=str(args.out / "checkpoints"),
+        seed=args.seed,
+        checkpoint_dir=str(checkpoints),
         resume=False,
         log_interval=1,
     )
-    paths = save_progress_plots(history, trainer.param_history, args.out)
     before, after = evaluate(untrained, trainer.test_data), evaluate(model, trainer.test_data)
     cue = cue_only_error_deg(trainer.test_data)
-    print(f"hold the cue (no velocity): mean |error| {cue['mean_error_deg']:.2f} deg")
-    print(f"untrained network: {_format(before)}")
-    print(f"trained network:   {_format(after)}")
-    print("plots: " + ", ".join(str(p) for p in paths))
+    print("what it shows: path integration in darkness, test mean |error| after a 100 ms cue")
+    print(f"- holding the cue (no velocity pathway): {cue['mean_error_deg']:.2f} deg")
+    print(f"- untrained network (g_av = 0): {_format(before)}")
+    print(f"- trained network: {_format(after)}")
+    print(f"plots (training_curves.png, parameter_evolution.png) and checkpoints: {checkpoints}")
     return 0
 
 
+def _add_demo(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--n-exc", type=validate.int_in_range(8, 100_000), default=64, help="excitatory neurons")
+    sub.add_argument("--n-inh", type=validate.positive_int, default=16, help="inhibitory neurons")
+    sub.add_argument("--epochs", type=validate.positive_int, default=6, help="training epochs")
+    sub.add_argument(
+        "--out", type=validate.output_dir, default=Path("runs/hd_ring_attractor_demo"), help="output folder"
+    )
+    add_common_arguments(sub, device=False, tensorboard=False)
+
+
 def _bench(args: argparse.Namespace) -> int:
-    if args.seeds is not None and args.seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
-    out = args.out or Path("reports/bench/hd_ring_attractor")
-    path = run_benchmark(args.preset, args.seeds, out, args.device, threads=args.threads)
+    path = run_bench("hd_ring_attractor", PRESETS, build_spec, args)
     doc = json.loads(path.read_text())
-    print(f"wrote {path}: speedup {doc['speedup']} ({doc['speedup_basis']}), verdict: {doc['verdict']}")
+    print(f"verdict: {doc['verdict']}")
     for name, comparison in doc.get("extra_comparisons", {}).items():
         if isinstance(comparison, dict) and "summary" in comparison:
             print(f"- {name}: {comparison['summary']}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hd_ring_attractor",
-        description="A head-direction ring attractor trained to path-integrate angular velocity in darkness.",
+def parser() -> argparse.ArgumentParser:
+    return build_parser(
+        "hd_ring_attractor",
+        "A head-direction ring attractor trained to path-integrate angular velocity in darkness.",
+        [
+            Command("train", "train a network (resumes from --checkpoint-dir when it holds a run)", _add_train, _train),
+            Command(
+                "bench",
+                "four optimizers with the same learning-rate search and budget, against the analytic ring",
+                lambda sub: add_bench_arguments(sub, PRESETS),
+                _bench,
+            ),
+            Command(
+                "demo", "train a small network for a few epochs and compare it with the untrained one", _add_demo, _demo
+            ),
+        ],
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    train = commands.add_parser("train", help="train a network (resumes from --checkpoint-dir when it holds a run)")
-    train.add_argument("--n-exc", type=int, default=800, help="excitatory neurons (default 800, the seed's size)")
-    train.add_argument("--n-inh", type=int, default=200, help="inhibitory neurons (default 200)")
-    train.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping may end sooner)")
-    train.add_argument("--lr", type=float, default=1e-3, help="base learning rate (gains get 10x)")
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--sequences", type=int, default=320, help="training trials per epoch")
-    train.add_argument("--val-sequences", type=int, default=64, help="validation trials")
-    train.add_argument("--test-sequences", type=int, default=128, help="test trials")
-    train.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    train.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument(
-        "--checkpoint-dir", type=Path, default=Path("runs/hd_ring_attractor"), help="checkpoints, plots and metrics"
-    )
-    train.add_argument("--no-resume", action="store_true", help="start over even if the folder holds a run")
-    train.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
-    train.add_argument("--threads", type=int, default=1, help="torch threads (default 1, measured faster here)")
-    train.set_defaults(handler=_train)
-
-    bench = commands.add_parser("bench", help="original vs optimized: training and simulation speed")
-    add_bench_arguments(bench)
-    bench.add_argument("--threads", type=int, default=1, help="torch threads, the same for every mode (default 1)")
-    bench.set_defaults(handler=_bench)
-
-    demo = commands.add_parser(
-        "demo", help="train a small network for a few epochs and compare it with the untrained one"
-    )
-    demo.add_argument("--n-exc", type=int, default=64)
-    demo.add_argument("--n-inh", type=int, default=16)
-    demo.add_argument("--epochs", type=int, default=6)
-    demo.add_argument("--out", type=Path, default=Path("runs/hd_ring_attractor_demo"), help="plots and checkpoints")
-    demo.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the demo network is small)")
-    demo.set_defaults(handler=_demo)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    return args.handler(args)
+    return run_cli(parser(), argv)
 
 
 def entry_point() -> None:
-    sys.exit(run_cli(main, prog="hd_ring_attractor"))
+    sys.exit(main())
 
 
 def bench_entry_point() -> None:
-    sys.exit(run_cli(main, ["bench", *sys.argv[1:]], prog="hd_ring_attractor-bench"))
+    sys.exit(main(["bench", *sys.argv[1:]]))

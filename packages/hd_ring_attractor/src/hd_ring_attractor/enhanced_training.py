@@ -57,6 +57,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "train_noise_rates": False,
     "clip_gradients": True,
     "max_grad_norm": 1.0,
+    "tbptt_steps": 0,  # 0: backpropagate through whole trials
     "apply_constraints": True,
     "n_sequences": 320,
     "validation_sequences": 64,
@@ -67,6 +68,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "save_checkpoints": True,
     "resume": True,
     "restore_best": True,
+    # Count the starting weights as a candidate for the best validation loss, so training never hands
+    # back a network that is worse on validation than the one it started from.
+    "select_start": False,
     "target_error_deg": 2.0,
     "log_interval": 10,
     "device": "cpu",
@@ -92,6 +96,7 @@ SCHEDULE_KEYS = (
     "matrix_lr_multiplier",
     "train_noise_rates",
     "momentum",
+    "tbptt_steps",
 )
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
@@ -115,6 +120,8 @@ def create_training_config(**overrides: Any) -> dict[str, Any]:
         raise ConfigError(f"need 0 <= min_lr <= learning_rate, got {config['min_lr']} and {config['learning_rate']}")
     if not 0 <= config["momentum"] < 1:
         raise ConfigError(f"momentum must be in [0, 1), got {config['momentum']!r}")
+    if not isinstance(config["tbptt_steps"], int) or config["tbptt_steps"] < 0:
+        raise ConfigError(f"tbptt_steps must be an integer >= 0, got {config['tbptt_steps']!r}")
     if config["weight_decay"] < 0 or config["patience"] < 0:
         raise ConfigError("weight_decay and patience must be >= 0")
     if config["scalar_lr_multiplier"] <= 0 or config["matrix_lr_multiplier"] < 0:
@@ -204,6 +211,8 @@ class AdamCosineTrainer:
         self.epochs_to_target: int | None = None
         self.time_to_target_s: float | None = None
         self.stop_reason: str | None = None
+        self.best_epoch: int | None = None  # -1: the starting weights (select_start)
+        self.optimizer_steps = 0
 
     # ----------------------------------------------------------------------------------- checkpoints
     def _state(self, epoch: int) -> dict[str, Any]:
@@ -220,6 +229,8 @@ class AdamCosineTrainer:
                 "train_time_s": self.train_time_s,
                 "epochs_to_target": self.epochs_to_target,
                 "time_to_target_s": self.time_to_target_s,
+                "best_epoch": self.best_epoch,
+                "optimizer_steps": self.optimizer_steps,
             },
             "config": {key: list(v) if isinstance(v, tuple) else v for key, v in self.config.items()},
             "torch_rng": torch.get_rng_state(),
@@ -261,6 +272,7 @@ class AdamCosineTrainer:
         self.train_time_s = progress["train_time_s"]
         self.epochs_to_target = progress["epochs_to_target"]
         self.time_to_target_s = progress["time_to_target_s"]
+        self.best_epoch, self.optimizer_steps = progress["best_epoch"], progress["optimizer_steps"]
         torch.set_rng_state(state["torch_rng"].cpu())
         self.shuffle_generator.set_state(state["shuffle_rng"].cpu())
         return int(state["epoch"]) + 1
@@ -271,33 +283,58 @@ class AdamCosineTrainer:
         loss = float((1 - torch.cos(torch.deg2rad(errors))).mean())
         return loss, float(errors.mean())
 
+    def _chunks(self, batch: Trajectories) -> list[Trajectories]:
+        """The trial as one piece, or as ``tbptt_steps``-long pieces (the cue counted in the first ones)."""
+        k = self.config["tbptt_steps"] or batch.angular_velocity.shape[1]
+        steps = batch.angular_velocity.shape[1]
+        return [
+            Trajectories(
+                batch.angular_velocity[:, t : t + k],
+                batch.heading[:, t : t + k],
+                batch.cue_angle,
+                min(max(batch.cue_steps - t, 0), k),
+            )
+            for t in range(0, steps, k)
+        ]
+
+    def _optimizer_step(self, loss: torch.Tensor, where: str) -> float:
+        """Backward, clip, step and constrain; returns the pre-clip gradient norm."""
+        if not torch.isfinite(loss):
+            last = self.checkpoint_dir / LAST_CHECKPOINT
+            kept = f"the last good checkpoint is kept at {last}" if last.is_file() else "no checkpoint was saved yet"
+            raise NonFiniteLossError(f"training loss became {loss.item()} at {where}; stopping ({kept})")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = self.config["max_grad_norm"] if self.config["clip_gradients"] else math.inf
+        norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        self.optimizer.step()
+        self.optimizer_steps += 1
+        if self.config["apply_constraints"]:
+            self.model.apply_constraints()
+        return float(norm)
+
     def _train_one_epoch(self, epoch: int) -> tuple[float, float]:
-        """One pass over the training set; returns (mean loss, mean pre-clip gradient norm)."""
+        """One pass over the training set; returns (mean loss, mean pre-clip gradient norm).
+
+        With ``tbptt_steps`` each trial is simulated in pieces: every piece after the cue gets its own
+        optimizer step, and the state passes on detached (truncated backpropagation through time).
+        """
         self.model.train()
         order = torch.randperm(len(self.train_data), generator=self.shuffle_generator).to(self.device)
         batch_size = self.config["batch_size"]
         losses, norms = [], []
         for index, start in enumerate(range(0, len(order) - batch_size + 1, batch_size)):
-            batch = self.train_data.batch(order[start : start + batch_size])
-            rates = self.model(batch.angular_velocity, batch.cue_angle, batch.cue_steps)
-            loss = path_integration_loss(rates, batch)
-            if not torch.isfinite(loss):
-                last = self.checkpoint_dir / LAST_CHECKPOINT
-                kept = (
-                    f"the last good checkpoint is kept at {last}" if last.is_file() else "no checkpoint was saved yet"
-                )
-                raise NonFiniteLossError(
-                    f"training loss became {loss.item()} at epoch {epoch} batch {index}; stopping ({kept})"
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            max_norm = self.config["max_grad_norm"] if self.config["clip_gradients"] else math.inf
-            norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-            self.optimizer.step()
-            if self.config["apply_constraints"]:
-                self.model.apply_constraints()
-            losses.append(float(loss.detach()))
-            norms.append(float(norm))
+            state = None
+            for piece in self._chunks(self.train_data.batch(order[start : start + batch_size])):
+                if piece.cue_steps == piece.angular_velocity.shape[1]:  # all cue: nothing to learn from here
+                    with torch.no_grad():
+                        _, state = self.model(piece.angular_velocity, piece.cue_angle, piece.cue_steps, state, True)
+                    continue
+                rates, state = self.model(piece.angular_velocity, piece.cue_angle, piece.cue_steps, state, True)
+                loss = path_integration_loss(rates, piece)
+                norms.append(self._optimizer_step(loss, f"epoch {epoch} batch {index}"))
+                losses.append(float(loss.detach()))
+                state = (state[0].detach(), state[1].detach())
         return sum(losses) / len(losses), sum(norms) / len(norms)
 
     # ------------------------------------------------------------------------------------------ run
@@ -309,6 +346,9 @@ class AdamCosineTrainer:
             start_epoch = self.load_checkpoint(last)
         if self.early_stopping.stopped:
             self.stop_reason = self.early_stopping.reason
+        if start_epoch == 0 and self.config["select_start"] and self.config["save_checkpoints"]:
+            self.early_stopping.best, self.best_epoch = self._validate()[0], -1  # the start is the best so far
+            save_checkpoint(self.checkpoint_dir / BEST_CHECKPOINT, {**self._state(-1), "best": True})
         for epoch in range(start_epoch, self.config["max_epochs"]):
             if self.early_stopping.stopped:
                 break
@@ -321,7 +361,7 @@ class AdamCosineTrainer:
             if self.epochs_to_target is None and val_error <= self.config["target_error_deg"]:
                 self.epochs_to_target, self.time_to_target_s = epoch + 1, self.train_time_s
             improved = self.early_stopping.improved(val_loss)
-            stop = self.early_stopping.step(val_loss)
+            stop = self.early_stopping.should_stop(val_loss)
             row = {
                 "epoch": epoch,
                 "train_loss": train_loss,
@@ -338,6 +378,7 @@ class AdamCosineTrainer:
                 self.param_history[name].append(float(getattr(self.model, name).detach()))
             if self.config["save_checkpoints"]:
                 if improved:
+                    self.best_epoch = epoch
                     save_checkpoint(self.checkpoint_dir / BEST_CHECKPOINT, {**self._state(epoch), "best": True})
                 self.save_checkpoint(epoch, last)
             if self.config["log_interval"] and (epoch + 1) % self.config["log_interval"] == 0:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -266,10 +266,18 @@ class RingAttractorNetwork(nn.Module):
         r_i = torch.lerp(r_i, torch.relu(drive_i), self.dt / self.tau_i)
         return _zero_tiny(r_e), _zero_tiny(r_i)
 
-    def forward(self, angular_velocity: torch.Tensor, cue_angle: torch.Tensor, cue_steps: int = 50) -> torch.Tensor:
-        """Simulate (B, T) angular velocity (rad/s) after a ``cue_steps`` cue at ``cue_angle`` (B,).
+    def forward(
+        self,
+        angular_velocity: torch.Tensor,
+        cue_angle: torch.Tensor,
+        cue_steps: int = 50,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+        return_state: bool = False,
+    ) -> Any:
+        """Simulate (B, T) angular velocity (rad/s) with a cue at ``cue_angle`` (B,) on the first ``cue_steps``.
 
-        Returns the excitatory rates (B, T, n_exc).
+        Returns the excitatory rates (B, T, n_exc); with ``return_state`` also the final ``(r_e, r_i)``,
+        which ``state`` takes to continue a trial (truncated backpropagation through time).
         """
         if angular_velocity.dim() != 2 or cue_angle.shape != angular_velocity.shape[:1]:
             raise ValueError(
@@ -277,6 +285,8 @@ class RingAttractorNetwork(nn.Module):
                 f"and {tuple(cue_angle.shape)}"
             )
         if self.engine == "per_sample":
+            if state is not None or return_state:
+                raise ValueError("the per_sample engine simulates whole trials only")
             return self._forward_per_sample(angular_velocity, cue_angle, cue_steps)
         batch, steps = angular_velocity.shape
         circulant = self.circulant_operator()
@@ -290,8 +300,11 @@ class RingAttractorNetwork(nn.Module):
             draw_i = self.standard_noise((steps, batch, self.n_inh), self.noise_rate_i, cue)
             noise_e = (self.noise_scale(self.noise_rate_e) * draw_e).unbind(0)
             noise_i = (self.noise_scale(self.noise_rate_i) * draw_i).unbind(0)
-        r_e = angular_velocity.new_zeros(batch, self.n_exc)
-        r_i = angular_velocity.new_zeros(batch, self.n_inh)
+        if state is None:
+            r_e = angular_velocity.new_zeros(batch, self.n_exc)
+            r_i = angular_velocity.new_zeros(batch, self.n_inh)
+        else:
+            r_e, r_i = state
         rates = []
         for t in range(steps):
             external_e = noise_e[t] if noise_e is not None else None
@@ -300,7 +313,7 @@ class RingAttractorNetwork(nn.Module):
             external_i = noise_i[t] if noise_i is not None else None
             r_e, r_i = self.step(r_e, r_i, angular_velocity[:, t], external_e, external_i, *circulant(r_e), weights)
             rates.append(r_e)
-        return torch.stack(rates, dim=1)
+        return (torch.stack(rates, dim=1), (r_e, r_i)) if return_state else torch.stack(rates, dim=1)
 
     def _forward_per_sample(
         self, angular_velocity: torch.Tensor, cue_angle: torch.Tensor, cue_steps: int
