@@ -51,7 +51,7 @@ def measure_scaling(args: argparse.Namespace) -> dict[str, Any]:
     if min(args.workers) < 1 or args.candidates < 2 or args.repeats < 1:
         raise ConfigError("--workers must be >= 1, --candidates >= 2 and --repeats >= 1")
     preset = PRESETS[args.preset]
-    df = generate_synthetic_xauusd(preset.max_bars or preset.bench_bars, BENCH_DATA_SEED)
+    df = generate_synthetic_xauusd(preset.max_bars or preset.scaling_bars, BENCH_DATA_SEED)
     cells = [(backend, workers) for backend in args.backends for workers in args.workers]
     runs: dict[str, list[float]] = {f"{b}/{w}": [] for b, w in cells}
     with tempfile.TemporaryDirectory(prefix="ppo_trading_scaling_") as scratch:

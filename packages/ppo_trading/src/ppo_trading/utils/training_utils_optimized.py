@@ -575,6 +575,7 @@ def train_walk_forward_optimized(
                     "val_positions": best.val_positions,
                     "wall_s": time.perf_counter() - iteration_started,
                     "eval_s": sum(r.eval_s for r in results),
+                    "validation_checks": sum(len(r.evals) for r in results),
                 }
             )
             relative = Path(best_path).relative_to(run_dir).as_posix()
@@ -736,6 +737,7 @@ def build_summary(
         "env_steps_total": env_steps,
         "wall_seconds_training": wall,
         "eval_seconds": sum(it["eval_s"] for it in iterations),
+        "validation_checks": sum(it["validation_checks"] for it in iterations),
         "test_block": [split.test_start, split.test_end],
         "test_metrics": {
             **test["agent"],
