@@ -37,9 +37,15 @@ def test_saved_brain_keeps_its_token_duration_and_one_without_it_is_refused(tmp_
     del state["config"]["num_time_steps"]
     from trainkit import save_checkpoint
 
-    save_checkpoint(tmp_path / "old.pt", {"circuit": state})
+    save_checkpoint(tmp_path / "old.pt", {"circuit": state}, package="neuro_gym", kind="brain")
     with pytest.raises(CheckpointError, match="incomplete"):
         Circuit.load(tmp_path / "old.pt")
+    # A file of another kind (a training checkpoint, another package's) is refused as a brain.
+    save_checkpoint(
+        tmp_path / "run.pt", {"circuit": circuit.state_dict()}, package="neuro_gym", kind="train_relentless"
+    )
+    with pytest.raises(CheckpointError, match="brain"):
+        Circuit.load(tmp_path / "run.pt")
     with pytest.raises(ConfigError):
         CircuitConfig(4, 8, 2, num_time_steps=0)
 
@@ -90,7 +96,9 @@ def test_design_document_snippet_runs_with_one_added_line():
 
 
 def test_cli_uses_the_thread_count_asked_for(tmp_path, capsys):
-    from neuro_gym.__main__ import DEFAULT_THREADS, main
+    from neuro_gym.__main__ import main
+
+    from trainkit.cli import DEFAULT_THREADS
 
     before = torch.get_num_threads()
     try:

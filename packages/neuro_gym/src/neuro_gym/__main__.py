@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,12 @@ from neuro_gym.circuit import Circuit
 from neuro_gym.profiles import PROFILES, get_profile
 from neuro_gym.smart_trainer import train_relentless
 from neuro_gym.tasks import sequence_task, validate_task_data, xor_task
-from trainkit import BatchedCSVLogger, DataError, progress_bar, resolve_device, run_cli, seed_everything
-from trainkit.benchmark import add_bench_arguments
+from trainkit import BatchedCSVLogger, DataError, progress_bar, resolve_device, seed_everything
+from trainkit import cli as trainkit_cli
+from trainkit.cli import Command, add_common_arguments
+from trainkit.harness import add_bench_arguments, run_bench
+from trainkit.validate import existing_file, output_dir, positive_float, positive_int, probability
 
-PROG = "python -m neuro_gym"
 LOG_FIELDS = [
     "epoch",
     "accuracy",
@@ -30,19 +32,6 @@ LOG_FIELDS = [
     "reached_target",
     "tie_break_share",
 ]
-# One torch thread: two gave no gain at these layer sizes (per-operation dispatch dominates; measured in the
-# research notes, /work/shared/notes/neuro_gym.md section 3.7, and in issue 19's bench).
-DEFAULT_THREADS = 1
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _load_task_file(path: Path) -> dict[str, Any]:
@@ -112,26 +101,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from neuro_gym.benchmark import run_bench
+    from neuro_gym.bench import PRESETS, build_spec
 
-    out = args.out or Path("reports") / "bench" / "neuro_gym"
-    path = run_bench(args.preset, args.seeds, out, args.device)
-    print(f"wrote {path}")
+    run_bench("neuro_gym", PRESETS, build_spec, args)
     return 0
 
 
 def cmd_stdp_competition(args: argparse.Namespace) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from neuro_gym.experiments import stdp_competition
+    from trainkit.plotting import first_axes, new_figure, save_figure
 
     result = stdp_competition(args.seed, duration_s=args.duration, dt_ms=args.dt)
     weights = result["weights"]
-    args.out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 3.4))
+    fig, axes = new_figure(figsize=(5, 3.4))
+    ax = first_axes(axes)
     ax.hist(weights, bins=40, range=(0, 1), color="tab:blue")
     ax.set_xlabel("final weight / w_max")
     ax.set_ylabel("synapses")
@@ -139,10 +122,7 @@ def cmd_stdp_competition(args: argparse.Namespace) -> int:
         f"STDP competition (Song, Miller & Abbott 2000), {args.duration:g} s, post {result['post_rate_hz']:.1f} Hz",
         fontsize=8,
     )
-    fig.tight_layout()
-    png = args.out / "stdp_competition.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    png = save_figure(fig, args.out / "stdp_competition.png", dpi=110)
     low, high = float((weights < 0.1).mean()), float((weights > 0.9).mean())
     print(
         f"wrote {png}: {low:.1%} of weights < 0.1 w_max, {high:.1%} > 0.9 w_max, "
@@ -151,51 +131,78 @@ def cmd_stdp_competition(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Spiking circuits that learn XOR and order-coded sequences."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a circuit with train_relentless (checkpoints, resumes when rerun)")
+def _with_threads(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Sets torch's CPU threads to ``--threads`` before the command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        torch.set_num_threads(args.threads)
+        return handler(args)
+
+    return run
+
+
+def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--task", choices=("xor", "sequence"), default="xor", help="built-in task")
-    train.add_argument("--task-file", type=Path, default=None, help=".npz with inputs/labels instead of --task")
+    train.add_argument(
+        "--task-file", type=existing_file, default=None, help=".npz with inputs/labels instead of --task"
+    )
     train.add_argument("--profile", choices=sorted(PROFILES), default="balanced", help="training settings")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--max-epochs", type=int, default=300)
-    train.add_argument("--target", type=float, default=None, help="accuracy to hold (default: 1.0 XOR, 0.9 else)")
-    train.add_argument("--engine", choices=("batched", "loop"), default="batched")
-    train.add_argument("--checkpoint-dir", type=Path, default=None, help="default checkpoints/neuro_gym/<run>")
-    train.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
+    train.add_argument("--max-epochs", type=positive_int, default=300, help="epochs at most")
+    train.add_argument("--target", type=probability, default=None, help="accuracy to hold (default: 1.0 XOR, 0.9 else)")
+    train.add_argument("--engine", choices=("batched", "loop"), default="batched", help="batched (fused) or per-sample")
+    train.add_argument("--checkpoint-dir", type=output_dir, default=None, help="default checkpoints/neuro_gym/<run>")
+    train.add_argument("--checkpoint-every", type=positive_int, default=10, help="epochs between checkpoints")
     train.add_argument("--save-brain", type=Path, default=None, help="where to save the trained circuit")
-    train.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
-    train.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS, help="torch CPU threads")
-    train.set_defaults(func=cmd_train)
-    bench = sub.add_parser("bench", help="original vs optimized benchmark -> benchmark.json + PNG")
-    add_bench_arguments(bench)
-    bench.set_defaults(func=cmd_bench)
-    stdp = sub.add_parser("stdp-competition", help="Song, Miller & Abbott (2000) weight histogram -> PNG")
-    stdp.add_argument("--out", type=Path, required=True, help="output folder")
-    stdp.add_argument("--seed", type=int, default=0)
-    stdp.add_argument("--duration", type=float, default=100.0, help="simulated seconds")
-    stdp.add_argument("--dt", type=float, default=0.1, help="time step in ms")
-    stdp.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS, help="torch CPU threads")
-    stdp.set_defaults(func=cmd_stdp_competition)
-    return parser
+    add_common_arguments(train, tensorboard=False)
+
+
+def _add_stdp_arguments(stdp: argparse.ArgumentParser) -> None:
+    stdp.add_argument("--out", type=output_dir, required=True, help="output folder")
+    stdp.add_argument("--duration", type=positive_float, default=100.0, help="simulated seconds")
+    stdp.add_argument("--dt", type=positive_float, default=0.1, help="time step in ms")
+    add_common_arguments(stdp, device=False, tensorboard=False)
+
+
+def _add_bench_arguments(bench: argparse.ArgumentParser) -> None:
+    from neuro_gym.bench import PRESETS
+
+    add_bench_arguments(bench, PRESETS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return trainkit_cli.build_parser(
+        "neuro_gym",
+        "Spiking circuits that learn XOR and order-coded sequences.",
+        [
+            Command(
+                "train",
+                "train a circuit with train_relentless (checkpoints; rerun to resume)",
+                _add_train_arguments,
+                _with_threads(cmd_train),
+            ),
+            Command(
+                "bench", "original vs optimized benchmark -> benchmark.json + PNG", _add_bench_arguments, cmd_bench
+            ),
+            Command(
+                "stdp-competition",
+                "Song, Miller & Abbott (2000) weight histogram -> PNG",
+                _add_stdp_arguments,
+                _with_threads(cmd_stdp_competition),
+            ),
+        ],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None) is not None:
-        torch.set_num_threads(args.threads)
-    return args.func(args)
+    return trainkit_cli.run_cli(build_parser(), argv)
 
 
 def entry() -> None:
-    sys.exit(run_cli(main, sys.argv[1:], prog=PROG))
+    sys.exit(main(sys.argv[1:]))
 
 
 def bench_entry() -> None:
-    sys.exit(run_cli(main, ["bench", *sys.argv[1:]], prog=PROG))
+    sys.exit(main(["bench", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

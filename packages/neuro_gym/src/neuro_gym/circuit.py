@@ -264,12 +264,12 @@ class Circuit:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the brain atomically (trainkit checkpoint)."""
-        return save_checkpoint(path, {"circuit": self.state_dict()})
+        return save_checkpoint(path, {"circuit": self.state_dict()}, package="neuro_gym", kind="brain")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: torch.device | str = "cpu") -> Circuit:
         """Rebuild a saved brain; a missing or foreign file raises :class:`trainkit.CheckpointError`."""
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, package="neuro_gym", kind="brain")
         if "circuit" not in state:
             raise CheckpointError(f"{path}: holds no circuit")
         saved = state["circuit"]

@@ -15,6 +15,7 @@ from trainkit import CheckpointError, ConfigError, EarlyStopping, EvalCadence, M
 
 __all__ = ["HOLD_EVALUATIONS", "train_relentless"]
 
+CHECKPOINT_KIND = "train_relentless"
 # A target counts as reached only when it held for this many consecutive evaluations.
 HOLD_EVALUATIONS = 2
 
@@ -55,7 +56,11 @@ def train_relentless(
     gym = NeuroGym(circuit, task_data, engine=engine, seed=seed, **gym_kwargs)
     cadence = EvalCadence(every=eval_frequency, always_first=10)
     stopper = EarlyStopping("accuracy", patience=early_stop_patience, mode="max")
-    checkpoints = ModelCheckpoint(checkpoint_dir, every_n=checkpoint_every) if checkpoint_dir else None
+    checkpoints = (
+        ModelCheckpoint(checkpoint_dir, every_n=checkpoint_every, package="neuro_gym", kind=CHECKPOINT_KIND)
+        if checkpoint_dir
+        else None
+    )
     progress = {"accuracy": 0.0, "held": 0, "reached_epoch": None, "elapsed_s": 0.0, "tie_break_share": None}
     if checkpoints is not None and (latest := checkpoints.latest()) is not None:
         _resume(latest, circuit, gym, stopper, progress)
@@ -84,7 +89,7 @@ def train_relentless(
             progress["held"] = progress["held"] + 1 if accuracy >= target_acc else 0
             if progress["held"] >= HOLD_EVALUATIONS and progress["reached_epoch"] is None:
                 progress["reached_epoch"] = epoch
-            stopper.step(accuracy)
+            stopper.should_stop(accuracy)
         progress["elapsed_s"] = time.perf_counter() - clock_start
         done = epoch >= max_epochs or stopper.stopped or (stop_at_target and progress["reached_epoch"] is not None)
         if checkpoints is not None:
@@ -107,7 +112,7 @@ def train_relentless(
 
 
 def _resume(path: Path, circuit: Circuit, gym: NeuroGym, stopper: EarlyStopping, progress: dict[str, Any]) -> None:
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, package="neuro_gym", kind=CHECKPOINT_KIND)
     try:
         circuit.load_state_dict(state["circuit"])
         gym.load_state_dict(state["gym"])

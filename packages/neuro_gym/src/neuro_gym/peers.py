@@ -1,0 +1,192 @@
+"""Per-step cost of the engine against a FLOP bound and other spiking simulators on the same network.
+
+The network is the sequence circuit: 6 channels through 3 delay lines (18 inputs) -> 256 LIF -> 10 LIF,
+batch 100, 3 tokens of 3 steps (decision window: the last 3). "10x" scales every layer by 10
+(60 channels x 3 delays = 180 -> 2560 -> 100). Times are CPU seconds (``time.process_time``) per simulated
+step, the fastest of several repeats, one torch thread unless the caller set another.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from neuro_gym.circuit import Circuit, CircuitConfig
+from neuro_gym.neuro_gym import NeuroGym
+
+__all__ = ["engine_comparison", "flops_per_step", "gemm_gflops"]
+
+TOKENS, STEPS_PER_TOKEN, BATCH = 3, 3, 100
+SIZES = {"sequence size": (6, 256, 10), "10x network": (60, 2560, 100)}  # channels, hidden, outputs
+ELEMENTWISE_PER_NEURON = 8  # LIF update, threshold test, adaptation and reset: operations per neuron-step
+
+
+def _per_step_us(call: Callable[[], Any], steps: int, repeats: int = 5, calls: int = 5) -> float:
+    call()  # warm-up: allocations, buffers, compilation
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        for _ in range(calls):
+            call()
+        best = min(best, (time.process_time() - started) / calls)
+    return 1e6 * best / steps
+
+
+def gemm_gflops(size: int = 512, repeats: int = 5) -> float:
+    """Measured single-precision GEMM rate (GFLOP/s) of a square ``size`` product: the arithmetic ceiling."""
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    seconds = _per_step_us(lambda: a @ b, steps=1, repeats=repeats) / 1e6
+    return 2.0 * size**3 / seconds / 1e9
+
+
+def flops_per_step(channels: int, hidden: int, outputs: int, learn: bool) -> float:
+    """Arithmetic of one simulated step of our circuit (batch ``BATCH``), averaged over the presentation.
+
+    Hidden currents 2·B·(3·channels)·H; hidden LIF ``ELEMENTWISE_PER_NEURON``·B·H; in the decision window
+    (1/3 of the steps) the readout 2·B·H·O; learning adds the presynaptic trace (2·B·H every step) and, in
+    the window, two STDP products (2·2·O·B·H) and the soft-bounded update (~8·O·H)."""
+    decision_share = 1.0 / TOKENS
+    flops = 2.0 * BATCH * 3 * channels * hidden + ELEMENTWISE_PER_NEURON * BATCH * hidden
+    flops += decision_share * (2.0 * BATCH * hidden * outputs + ELEMENTWISE_PER_NEURON * BATCH * outputs)
+    if learn:
+        flops += 2.0 * BATCH * hidden + decision_share * (4.0 * outputs * BATCH * hidden + 8.0 * outputs * hidden)
+    return flops
+
+
+def _gym(channels: int, hidden: int, outputs: int, compiled: bool = False) -> NeuroGym:
+    delays = tuple(range(0, TOKENS * STEPS_PER_TOKEN, STEPS_PER_TOKEN))
+    config = CircuitConfig(channels, hidden, outputs, num_time_steps=STEPS_PER_TOKEN, input_delays=delays)
+    circuit = Circuit(config, seed=0, compiled=compiled)
+    generator = torch.Generator().manual_seed(0)
+    tokens = (torch.rand(BATCH, TOKENS, channels, generator=generator) < 0.3).float().numpy()
+    labels = torch.randint(0, outputs, (BATCH,), generator=generator).numpy()
+    return NeuroGym(circuit, {"inputs": tokens, "labels": labels, "num_classes": outputs})
+
+
+def _ours(channels: int, hidden: int, outputs: int, compiled: bool) -> dict[str, float]:
+    gym = _gym(channels, hidden, outputs, compiled)
+    steps = gym.train_inputs.shape[1]
+    return {
+        "eval_us_per_step": _per_step_us(gym.evaluate, steps),
+        "train_us_per_step": _per_step_us(gym.train_epoch, steps),
+    }
+
+
+def _stepwise(channels: int, hidden: int, outputs: int) -> dict[str, float]:
+    """The engine before fusion: the same batch, one operation per equation and step."""
+    gym = _gym(channels, hidden, outputs)
+    circuit, steps = gym.circuit, gym.train_inputs.shape[1]
+    teacher = gym.teacher_pattern
+    return {
+        "eval_us_per_step": _per_step_us(lambda: circuit.run_stepwise(gym.eval_inputs, gym.decision_steps), steps),
+        "train_us_per_step": _per_step_us(
+            lambda: circuit.run_stepwise(gym.train_inputs, gym.decision_steps, teacher, gym.desired, learn=True),
+            steps,
+        ),
+    }
+
+
+def _peer_network(cell: Callable[[], torch.nn.Module], channels: int, hidden: int, outputs: int):
+    """Linear -> LIF -> Linear -> LIF built from a peer's cell, inference only, on random input spikes."""
+    steps = TOKENS * STEPS_PER_TOKEN
+    fc1, fc2 = torch.nn.Linear(3 * channels, hidden), torch.nn.Linear(hidden, outputs)
+    lif1, lif2 = cell(), cell()
+    x = (torch.rand(steps, BATCH, 3 * channels, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    return fc1, fc2, lif1, lif2, x, steps
+
+
+def _snntorch(channels: int, hidden: int, outputs: int) -> float:
+    import snntorch
+
+    fc1, fc2, lif1, lif2, x, steps = _peer_network(lambda: snntorch.Leaky(beta=0.9), channels, hidden, outputs)
+
+    @torch.no_grad()
+    def run() -> None:
+        mem1, mem2 = lif1.init_leaky(), lif2.init_leaky()
+        for t in range(steps):
+            spikes, mem1 = lif1(fc1(x[t]), mem1)
+            _, mem2 = lif2(fc2(spikes), mem2)
+
+    return _per_step_us(run, steps)
+
+
+def _norse(channels: int, hidden: int, outputs: int) -> float:
+    from norse.torch import LIFBoxCell
+
+    fc1, fc2, lif1, lif2, x, steps = _peer_network(LIFBoxCell, channels, hidden, outputs)
+
+    @torch.no_grad()
+    def run() -> None:
+        state1 = state2 = None
+        for t in range(steps):
+            spikes, state1 = lif1(fc1(x[t]), state1)
+            _, state2 = lif2(fc2(spikes), state2)
+
+    return _per_step_us(run, steps)
+
+
+def _profile_eval(channels: int, hidden: int, outputs: int, top: int = 8) -> list[dict[str, Any]]:
+    """Where an evaluation's time goes: the operations with the most self CPU time, and their call counts."""
+    from torch.profiler import profile
+
+    gym = _gym(channels, hidden, outputs)
+    gym.evaluate()
+    with profile() as prof:
+        for _ in range(5):
+            gym.evaluate()
+    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return [
+        {"op": e.key, "calls_per_eval": e.count / 5, "self_cpu_us_per_eval": e.self_cpu_time_total / 5} for e in rows
+    ]
+
+
+def _size_row(name: str, sizes: tuple[int, int, int], gflops: float, with_compiled: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {"layers": f"{3 * sizes[0]} -> {sizes[1]} -> {sizes[2]}, batch {BATCH}"}
+    for phase, learn in (("eval", False), ("train", True)):
+        flops = flops_per_step(*sizes, learn=learn)
+        row[f"{phase}_flops_per_step"] = flops
+        row[f"{phase}_bound_us_per_step"] = flops / gflops / 1e3
+    row["ours_fused"] = _ours(*sizes, compiled=False)
+    if with_compiled:
+        row["ours_fused_compiled"] = _ours(*sizes, compiled=True)
+    row["ours_stepwise_before_fusion"] = _stepwise(*sizes)
+    for engine in [k for k in row if k.startswith("ours_")]:
+        for phase in ("eval", "train"):
+            row[engine][f"{phase}_x_bound"] = row[engine][f"{phase}_us_per_step"] / row[f"{phase}_bound_us_per_step"]
+    for peer, timer in (("snntorch_Leaky", _snntorch), ("norse_LIFBoxCell", _norse)):
+        module = peer.split("_")[0]
+        if importlib.util.find_spec(module) is None:
+            row[peer] = "not installed (pip install 'neuro_gym[peers]' -c constraints.txt)"
+            continue
+        us = timer(*sizes)
+        row[peer] = {"eval_us_per_step": us, "ours_eval_faster_x": us / row["ours_fused"]["eval_us_per_step"]}
+    return row
+
+
+def engine_comparison(with_compiled: bool = True, profile: bool = True) -> dict[str, Any]:
+    """Per-step CPU microseconds of our engines and the peers, against the FLOP bound, at both sizes."""
+    gflops = gemm_gflops()
+    out: dict[str, Any] = {
+        "gemm_gflops_measured": gflops,
+        "how": "CPU time per simulated step (time.process_time, fastest of 5 repeats of 5 presentations); FLOP "
+        "bound = FLOPs per step / measured 512^3 GEMM GFLOP/s; peers run the same layers inference-only (their "
+        "LIF has no adaptive threshold, winner-take-all, traces, delay lines or learning)",
+        "threads": torch.get_num_threads(),
+    }
+    for name, sizes in SIZES.items():
+        out[name] = _size_row(name, sizes, gflops, with_compiled)
+    if profile:
+        out["sequence size"]["profile_of_an_evaluation"] = _profile_eval(*SIZES["sequence size"])
+    seq = out["sequence size"]
+    ours = seq["ours_fused"]
+    peers = [seq[p]["ours_eval_faster_x"] for p in ("snntorch_Leaky", "norse_LIFBoxCell") if isinstance(seq[p], dict)]
+    out["issue_targets"] = {
+        "ours_at_least_2x_faster_than_each_peer": (min(peers) >= 2.0) if len(peers) == 2 else None,
+        "eval_within_3x_bound": ours["eval_x_bound"] <= 3.0,
+        "train_within_5x_bound": ours["train_x_bound"] <= 5.0,
+    }
+    return out

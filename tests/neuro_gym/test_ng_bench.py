@@ -1,0 +1,65 @@
+"""The contract-v2 bench: arms, decomposition rows, equal budget, measured epoch notes; the FLOP count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tomllib
+from neuro_gym import bench
+from neuro_gym.__main__ import build_parser
+from neuro_gym.peers import flops_per_step
+
+from trainkit.cli import assert_every_flag_has_help
+from trainkit.contract import read_document, validate_document
+from trainkit.harness import run_bench
+
+
+def test_bench_writes_a_valid_document_with_three_decomposition_rows(tmp_path, monkeypatch):
+    tiny = bench.BenchPreset(seeds=1, xor_epochs=12, sequence_epochs=2, control_seeds=1, engine_check=False)
+    monkeypatch.setitem(bench.PRESETS, "tiny", tiny)
+    args = build_parser().parse_args(["bench", "--preset", "tiny", "--out", str(tmp_path)])
+    doc = read_document(run_bench("neuro_gym", bench.PRESETS, bench.build_spec, args, argv=[]))
+    validate_document(doc)
+    assert set(doc["modes"]) == {"original", "original_batched", "max_speed", "optimized"}
+    rows = {row["label"].split(",")[0].split(":")[0]: (row["baseline"], row["variant"]) for row in doc["decomposition"]}
+    assert rows == {
+        "settings only": ("original_batched", "optimized"),
+        "engine only": ("original", "original_batched"),
+        "end to end": ("original", "optimized"),
+    }
+    for mode in doc["modes"].values():
+        (run,) = mode["runs"]
+        assert run["work"] == {"xor_epochs": 12.0, "sequence_epochs": 2.0}  # the same budget for every arm
+        assert run["quality_at_budget"] is not None and 0.0 <= run["quality_at_budget"] <= 1.0
+    # The notes carry this run's epochs to target and the answer to the design document's claim.
+    assert any("30-40% fewer epochs" in note and "original_batched" in note for note in doc["notes"])
+    assert doc["extra_comparisons"]["controls"]["untrained"] == [pytest.approx(0.1)]
+    assert (tmp_path / "neuro_gym_bench.png").stat().st_size > 1000
+
+
+def test_flops_per_step_counts_the_products_and_the_elementwise_work():
+    # 18 inputs -> 256 hidden -> 10 outputs, batch 100, readout in 1 step of 3.
+    hidden_product, hidden_lif = 2 * 100 * 18 * 256, 8 * 100 * 256
+    readout = (2 * 100 * 256 * 10 + 8 * 100 * 10) / 3
+    assert flops_per_step(6, 256, 10, learn=False) == pytest.approx(hidden_product + hidden_lif + readout)
+    learning = 2 * 100 * 256 + (4 * 10 * 100 * 256 + 8 * 10 * 256) / 3
+    assert flops_per_step(6, 256, 10, learn=True) == pytest.approx(hidden_product + hidden_lif + readout + learning)
+
+
+def test_every_flag_has_help_and_only_two_console_scripts():
+    assert_every_flag_has_help(build_parser())
+    pyproject = Path(__file__).resolve().parents[2] / "packages" / "neuro_gym" / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert set(scripts) == {"neuro-gym", "neuro-gym-bench"}
+
+
+@pytest.mark.slow
+def test_engine_comparison_reports_bound_ratios_and_peers():
+    from neuro_gym.peers import engine_comparison
+
+    result = engine_comparison(with_compiled=False, profile=True)
+    seq = result["sequence size"]
+    assert result["gemm_gflops_measured"] > 0
+    assert seq["ours_fused"]["eval_x_bound"] >= 1.0  # nothing beats the arithmetic bound
+    assert seq["ours_stepwise_before_fusion"]["eval_us_per_step"] > 0 and seq["profile_of_an_evaluation"]
