@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from neuro_gym.circuit import Circuit
 from neuro_gym.neuro_gym import NeuroGym
@@ -83,9 +84,11 @@ def _hyperparameters(profile: TrainingProfile) -> dict[str, Hyperparameter]:
     }
 
 
-def _train_task(name: str, profile: TrainingProfile, engine: str, seed: int, epochs: int) -> dict[str, Any]:
+def _train_task(
+    name: str, profile: TrainingProfile, engine: str, seed: int, epochs: int, device: torch.device
+) -> dict[str, Any]:
     """Train one task for exactly ``epochs`` (patience off); record when the target first held."""
-    circuit, task = Circuit.for_task(name, profile, seed)
+    circuit, task = Circuit.for_task(name, profile, seed, device)
     settings = {**profile.gym_kwargs(), "eval_frequency": profile.eval_frequency, "early_stop_patience": 0}
     cpu_start = time.process_time()
     at_target: dict[str, Any] = {}
@@ -127,13 +130,14 @@ def _total(per_task: dict[str, dict[str, Any]], key: str) -> float | None:
     return None if None in values else float(sum(values))
 
 
-def _arm(name: str, preset: BenchPreset, record: dict[str, list[RunResult]]) -> Arm:
+def _arm(name: str, preset: BenchPreset, device: torch.device, record: dict[str, list[RunResult]]) -> Arm:
     profile_name, engine, description = ARMS[name]
     profile = get_profile(profile_name)
 
     def run(seed: int) -> RunResult:
         per_task = {
-            task: _train_task(task, profile, engine, seed, getattr(preset, f"{task}_epochs")) for task in TARGETS
+            task: _train_task(task, profile, engine, seed, getattr(preset, f"{task}_epochs"), device)
+            for task in TARGETS
         }
         extra: dict[str, Any] = {
             "time_to_target_s": _total(per_task, "time_to_target_s"),
@@ -157,7 +161,7 @@ def _arm(name: str, preset: BenchPreset, record: dict[str, list[RunResult]]) -> 
 
     def warmup() -> None:
         for task in TARGETS:
-            _train_task(task, profile, engine, seed=0, epochs=1)
+            _train_task(task, profile, engine, seed=0, epochs=1, device=device)
 
     return Arm(run=run, warmup=warmup, description=description, hyperparameters=_hyperparameters(profile))
 
@@ -206,15 +210,15 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def _controls(preset: BenchPreset, seeds: list[int]) -> dict[str, Any]:
+def _controls(preset: BenchPreset, seeds: list[int], device: torch.device) -> dict[str, Any]:
     """Degenerate opponents on the sequence task: an untrained readout and the order-blind input."""
     profile = get_profile("balanced")
     untrained, real, blind = [], [], []
     for seed in seeds:
-        circuit, task = Circuit.for_task("sequence", profile, seed)
+        circuit, task = Circuit.for_task("sequence", profile, seed, device)
         untrained.append(NeuroGym(circuit, task).evaluate()[0])
         for data, sink in ((task, real), (order_blind(task), blind)):
-            circuit, _ = Circuit.for_task(data, profile, seed)
+            circuit, _ = Circuit.for_task(data, profile, seed, device)
             gym = NeuroGym(circuit, data, seed=seed, **profile.gym_kwargs())
             for _ in range(preset.sequence_epochs):
                 gym.train_epoch()
@@ -274,7 +278,7 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
 
     def extra_comparisons() -> dict[str, Any]:
         controls = ctx.seeds[: max(1, min(preset.control_seeds, len(ctx.seeds)))]
-        out = {"epochs_to_target": _epochs_summary(record, notes), "controls": _controls(preset, controls)}
+        out = {"epochs_to_target": _epochs_summary(record, notes), "controls": _controls(preset, controls, ctx.device)}
         if preset.engine_check:
             out["engine_per_step"] = engine_comparison()
         return out
@@ -284,7 +288,7 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
         quality_metric="accuracy",
         higher_is_better=True,
         budget=f"{preset.xor_epochs} XOR epochs and {preset.sequence_epochs} sequence epochs for every arm",
-        arms={name: _arm(name, preset, record) for name in ARMS},
+        arms={name: _arm(name, preset, ctx.device, record) for name in ARMS},
         speedup_basis="time_to_target_s",
         cpu_basis="cpu_to_target_s",
         non_inferiority_margin=0.02,
