@@ -98,3 +98,36 @@ def test_impossible_configs_are_config_errors():
         generate_dataset({**SMALL, "prefix_lengths": [-5]})
     with pytest.raises(ConfigError):
         generate_dataset({**SMALL, "bogus": 1})
+
+
+def test_saved_files_are_byte_identical_for_the_same_seed_whatever_the_workers(tmp_path):
+    """The .npz carries no timestamps, so equal data means equal bytes (what the Ray test relies on)."""
+    config = {"n_train": 12, "n_val": 4, "n_test": 4, "prefix_lengths": [30], "seed": 3}
+    one = save_dataset(generate_dataset(config, n_workers=1, chunk_size=5), tmp_path / "a.npz")
+    two = save_dataset(generate_dataset(config, n_workers=2, chunk_size=3), tmp_path / "b.npz")
+    assert one.read_bytes() == two.read_bytes()
+    other = save_dataset(generate_dataset({**config, "seed": 4}, n_workers=1), tmp_path / "c.npz")
+    assert other.read_bytes() != one.read_bytes()
+
+
+def test_a_pickled_object_array_in_a_dataset_is_refused_unexecuted(tmp_path):
+    """np.load runs with allow_pickle=False: a planted object array is a DataError, never unpickled."""
+    config = {"n_train": 4, "n_val": 2, "n_test": 2, "prefix_lengths": [30]}
+    path = save_dataset(generate_dataset(config, n_workers=1), tmp_path / "d.npz")
+    with np.load(path) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["train_params"] = np.array([Payload(str(tmp_path / "payload_ran"))], dtype=object)
+    np.savez(path, **arrays)
+    with pytest.raises(DataError):
+        load_dataset(path)
+    assert not (tmp_path / "payload_ran").exists()
+
+
+class Payload:
+    """Unpickling it would create ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))

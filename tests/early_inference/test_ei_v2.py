@@ -169,3 +169,19 @@ def test_checkpoint_round_trip_is_weights_only_and_refuses_pickled_code(data, tm
         load_trained_model(planted / "epoch000001.pt")
     with pytest.raises(CheckpointError):
         train(data, 30, {**CONFIG, "batch_size": 32}, TINY_MODEL, seed=0, max_steps=3, run_dir=planted)
+
+
+def test_a_checkpoint_from_another_package_is_refused(tmp_path):
+    from trainkit import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "epoch000001.pt", {"identity": {}}, package="ppo_trading", kind="policy")
+    with pytest.raises(CheckpointError, match="ppo_trading"):
+        load_trained_model(path)
+
+
+def test_original_config_keeps_every_seed_setting():
+    """ORIGINAL_CONFIG differs from CONFIG only by copying it; none of the v2 changes may leak into it."""
+    assert ORIGINAL_CONFIG["pooling"] == "avg" and ORIGINAL_CONFIG["prefix_points"] is None
+    assert not ORIGINAL_CONFIG["known_as_channels"] and not ORIGINAL_CONFIG["per_parameter_heads"]
+    assert ORIGINAL_CONFIG["beta_nll"] == 0.0 and ORIGINAL_CONFIG["schedule"] == "plateau"
+    assert not ORIGINAL_CONFIG["apply_variance_scale"]

@@ -42,6 +42,7 @@ ORIGINAL_CONFIG: dict[str, Any] = {
     "per_parameter_heads": False,
     "beta_nll": 0.0,
     "apply_variance_scale": False,
+    "prefix_points": None,
     "schedule": "plateau",
     "batch_size": 128,
     "lr": 5e-4,

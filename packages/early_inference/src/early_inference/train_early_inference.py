@@ -61,6 +61,7 @@ __all__ = [
     "validation_variance_scale",
 ]
 
+PACKAGE, KIND = "early_inference", "posterior_model"  # recorded in every checkpoint, checked on load
 _MODEL_KEYS = ("pooling", "known_as_channels", "per_parameter_heads")
 
 
@@ -220,10 +221,10 @@ def train(
         },
         total_steps=total_steps,
     )
-    checkpoints = ModelCheckpoint(run_dir, keep_last=1) if run_dir else None
+    checkpoints = ModelCheckpoint(run_dir, keep_last=1, package=PACKAGE, kind=KIND) if run_dir else None
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
-        run.restore(load_checkpoint(latest), latest)
+        run.restore(load_checkpoint(latest, package=PACKAGE, kind=KIND), latest)
     watch = _loop(
         run,
         config,
@@ -277,7 +278,7 @@ def _loop(
             if val_sum < run.best_sum:  # selection: the sum of per-parameter NLLs, never the beta-weighted loss
                 run.best_sum, run.best_state = val_sum, copy.deepcopy(run.model.state_dict())
             if run.stopper:
-                run.stopper.step(val_sum)
+                run.stopper.should_stop(val_sum)
             run.epoch += 1
             run.elapsed += time.perf_counter() - epoch_start
             run.train_s = train_s_before + watch.totals()["train"]
@@ -344,7 +345,7 @@ def _finish(
 
 def load_trained_model(checkpoint_path: str | Path) -> tuple[EarlyInferenceModel, dict[str, Any]]:
     """The selected model of a finished run, its variance scale applied, and its identity (config, normalizer...)."""
-    state = load_checkpoint(checkpoint_path)
+    state = load_checkpoint(checkpoint_path, package=PACKAGE, kind=KIND)
     identity = state["identity"]
     sim = simulators.get(identity["data_config"]["simulator"])
     options = {key: identity["config"][key] for key in _MODEL_KEYS}
