@@ -122,6 +122,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="original = the seed's settings, optimized = the v2 model, flatten = v2 with a flatten readout",
     )
     parser.add_argument("--profile", choices=sorted(MODEL_PROFILES), default="bench", help="network size")
+    parser.add_argument(
+        "--schedule", choices=("cosine", "plateau"), default=None, help="override the mode's learning-rate schedule"
+    )
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=validate.positive_int, default=None, help="optimizer steps (the budget)")
     budget.add_argument("--epochs", type=validate.positive_int, default=None, help="epochs (default 60)")
@@ -141,7 +144,7 @@ def train_command(args: argparse.Namespace) -> int:
     result = train(
         data,
         matches[0],
-        MODES[args.mode],
+        {**MODES[args.mode], **({"schedule": args.schedule} if args.schedule else {})},
         MODEL_PROFILES[args.profile],
         args.seed,
         max_epochs=epochs,
