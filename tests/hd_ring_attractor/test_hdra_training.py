@@ -89,7 +89,11 @@ def test_parameter_groups_decay_only_matrices_and_speed_up_scalars(tmp_path):
             assert by_parameter[id(getattr(model, name))]["weight_decay"] == 0.0, name
     assert by_parameter[id(model.g_av)]["lr"] == pytest.approx(1e-2)
     assert by_parameter[id(model.W_IE)]["lr"] < 1e-3
-    assert by_parameter[id(model.excitability)]["lr"] == pytest.approx(1e-3)
+    assert id(model.excitability) not in by_parameter  # off by default: nothing to correct on a homogeneous ring
+    corrected = RingAttractorNetwork(64, 16, heterogeneity=0.05)
+    config = tiny_config(tmp_path / "c", learning_rate=1e-3, train_excitability=True)
+    groups = AdamCosineTrainer(corrected, config, data=tiny_data()).optimizer.param_groups
+    assert any(p is corrected.excitability for p in groups[0]["params"]) and groups[0]["lr"] == pytest.approx(1e-3)
     assert id(model.noise_rate_e) not in by_parameter and not model.noise_rate_e.requires_grad
 
 

@@ -124,10 +124,10 @@ def _demo(args: argparse.Namespace) -> int:
     model, _, trainer = train_model_enhanced(
         RingAttractorNetwork(args.n_exc, args.n_inh),
         learning_rate=1e-2,
-        max_epochs=args.epochs,
+        max_epochs=3 if args.fast else args.epochs,
         batch_size=8,
         threads=args.threads,
-        n_sequences=64,
+        n_sequences=32 if args.fast else 64,
         validation_sequences=32,
         test_sequences=64,
         seed=args.seed,
@@ -149,6 +149,7 @@ def _add_demo(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--n-exc", type=validate.int_in_range(8, 100_000), default=64, help="excitatory neurons")
     sub.add_argument("--n-inh", type=validate.positive_int, default=16, help="inhibitory neurons")
     sub.add_argument("--epochs", type=validate.positive_int, default=6, help="training epochs")
+    sub.add_argument("--fast", action="store_true", help="3 epochs on 32 trials (overrides --epochs)")
     sub.add_argument(
         "--out", type=validate.output_dir, default=Path("runs/hd_ring_attractor_demo"), help="output folder"
     )

@@ -55,6 +55,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # The noise is on only while training, so the loss always rewards less of it: training the rates
     # would lower them to the bound and say nothing about the attractor (see the README).
     "train_noise_rates": False,
+    # The per-neuron correction for a heterogeneous ring. On a homogeneous one it can only learn noise,
+    # which breaks the ring's symmetry and makes the bump drift, so it is off unless asked for.
+    "train_excitability": False,
     "clip_gradients": True,
     "max_grad_norm": 1.0,
     "tbptt_steps": 0,  # 0: backpropagate through whole trials
@@ -95,6 +98,7 @@ SCHEDULE_KEYS = (
     "scalar_lr_multiplier",
     "matrix_lr_multiplier",
     "train_noise_rates",
+    "train_excitability",
     "momentum",
     "tbptt_steps",
 )
@@ -139,17 +143,19 @@ def _parameter_groups(model: RingAttractorNetwork, config: dict[str, Any]) -> li
     """Weight decay only on W_EI/W_IE; gains, g_av (and noise rates if trained) at a higher rate.
 
     Group 0 ("base") runs at the base rate: sigma_ee (steps of ~0.1 rad collapse the kernel onto single
-    neurons) and the per-neuron excitability. Adam moves every element by about its rate per step. The
-    matrices' entries are ~1/N, so they get a much smaller rate (at the base rate they lose their
-    uniformity, which pins and splits the bump). Noise rates not trained are frozen (no gradient).
+    neurons) and, with ``train_excitability``, the per-neuron excitability. Adam moves every element by
+    about its rate per step. The matrices' entries are ~1/N, so they get a much smaller rate (at the base
+    rate they lose their uniformity, which pins and splits the bump). Noise rates not trained are frozen (no gradient).
     """
     lr = config["learning_rate"]
     frozen = () if config["train_noise_rates"] else NOISE_RATES
     for name in frozen:
         getattr(model, name).requires_grad_(False)
     fast = [getattr(model, name) for name in SCALAR_PARAMETERS if name != "sigma_ee" and name not in frozen]
+    model.excitability.requires_grad_(config["train_excitability"])
+    base = [model.sigma_ee, model.excitability] if config["train_excitability"] else [model.sigma_ee]
     return [
-        {"name": "base", "params": [model.sigma_ee, model.excitability], "lr": lr, "weight_decay": 0.0},
+        {"name": "base", "params": base, "lr": lr, "weight_decay": 0.0},
         {"name": "gains", "params": fast, "lr": lr * config["scalar_lr_multiplier"], "weight_decay": 0.0},
         {
             "name": "matrices",

@@ -86,6 +86,7 @@ def train_arm(
             "matrix_lr_multiplier": 0.1,
             "early_stopping": False,
             "select_start": True,
+            "train_excitability": True,
             "tbptt_steps": size.tbptt_steps,
             "seed": seed,
             "checkpoint_dir": folder,

@@ -80,9 +80,12 @@ def train_model_enhanced(
         **config,
     )
     trainer = AdamCosineTrainer(model, settings)
+    if settings["log_interval"]:
+        print(f"checkpoints: {trainer.checkpoint_dir}; base learning rate {settings['learning_rate']:g}")
     history = trainer.train()
     if plot_progress:
-        save_progress_plots(history, trainer.param_history, plot_dir or trainer.checkpoint_dir)
+        paths = save_progress_plots(history, trainer.param_history, plot_dir or trainer.checkpoint_dir)
+        print("plots: " + ", ".join(str(path) for path in paths))
     return model, history, trainer
 
 
