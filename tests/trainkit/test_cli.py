@@ -223,3 +223,19 @@ def test_run_cli_routes_logging_to_stderr_and_keeps_stdout_for_the_result():
     done = subprocess.run([sys.executable, "-c", LOGS_SCRIPT], capture_output=True, text=True, check=True)
     assert done.stdout == "RESULT 42\n"
     assert done.stderr == "epoch 1 done\n"
+
+
+def test_a_path_default_goes_through_its_validator(tmp_path):
+    @dataclass
+    class Out:
+        out: Path = field(default=tmp_path / "default_out", metadata={"help": "folder", "type": v.output_dir})
+
+    parser = TrainkitArgumentParser(prog="tool")
+    add_config_arguments(parser, Out)
+    assert not (tmp_path / "default_out").exists()
+    assert config_from_args(Out, parser.parse_args([])) == Out()
+    assert (tmp_path / "default_out").is_dir(), "the default folder was probed before any work"
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", str(blocker / "x")])

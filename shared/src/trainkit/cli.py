@@ -20,6 +20,7 @@ import dataclasses
 import errno
 import importlib.util
 import logging
+import os
 import sys
 import types
 import typing
@@ -256,7 +257,8 @@ def add_config_arguments(
     ``field(metadata={"help": ..., "type": validator, "choices": ..., "metavar": ...})``: help is required;
     ``type`` overrides the type derived from the annotation (use a :mod:`trainkit.validate` validator for
     every number with a range). ``aliases`` adds spellings, e.g. ``{"total_timesteps": ["--total_timesteps"]}``.
-    A bool field gives ``--flag/--no-flag``; a field without a default gives a required flag.
+    A bool field gives ``--flag/--no-flag``; a field without a default gives a required flag. A path
+    default is passed to argparse as a string, so that its validator (e.g. ``output_dir``) runs on it too.
     """
     aliases = aliases or {}
     hints = typing.get_type_hints(config_cls)
@@ -281,6 +283,9 @@ def add_config_arguments(
         default = _field_default(field)
         if default is dataclasses.MISSING:
             kwargs["required"] = True
+        elif isinstance(default, os.PathLike):
+            # argparse runs `type` on string defaults only: so a default output folder is probed too
+            kwargs["default"] = os.fspath(default)
         else:
             kwargs["default"] = default
         flags = ["--" + field.name.replace("_", "-"), *aliases.get(field.name, ())]
