@@ -40,7 +40,7 @@ DECOMPOSITION = [
     Decomposition("+ adaptive timesteps", "original_fast_eval", "plus_adaptive_timesteps"),
     Decomposition("+ warm start", "plus_adaptive_timesteps", "plus_warm_start"),
     Decomposition("+ early stopping", "plus_warm_start", "plus_early_stop"),
-    Decomposition("+ progressive schedule and feature cache", "plus_early_stop", "optimized"),
+    Decomposition("+ progressive schedule, feature cache, batched VecEnv", "plus_early_stop", "optimized"),
     Decomposition("end to end", "original", "optimized"),
 ]
 

@@ -68,7 +68,8 @@ ARMS: dict[str, tuple[str, dict[str, Any], str]] = {
     "optimized": (
         "optimized",
         {},
-        "optimized end to end: all of the above + the progressive schedule and the feature cache (the CLI default)",
+        "optimized end to end: all of the above + the progressive schedule, the feature cache and the batched "
+        "VecEnv (the CLI default)",
     ),
 }
 

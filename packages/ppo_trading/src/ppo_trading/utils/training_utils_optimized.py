@@ -9,6 +9,7 @@ final model is evaluated once on the untouched test block, next to the baselines
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import math
@@ -41,6 +42,7 @@ from ppo_trading.policy_store import (
     verify_policy_file,
 )
 from ppo_trading.reporting import compare_to_buy_and_hold, equity_stats
+from ppo_trading.vec_env import BatchedTradingVecEnv
 from ppo_trading.walk_forward import Window, make_split, select_on_validation
 from trainkit import (
     BatchedCSVLogger,
@@ -113,6 +115,7 @@ class TrainingConfig:
     # The original project's UnifiedEvalCallback also played the train+validation ("combined") window at
     # every check; that cost is reproduced, but selection stays on validation only.
     evaluate_combined: bool = False
+    batched_env: bool = True  # BatchedTradingVecEnv instead of DummyVecEnv: same trajectories, less overhead
     custom_schedule: str | None = None
     iterations: int | None = None
     eval_freq: int = 5_000
@@ -148,6 +151,7 @@ class TrainingConfig:
             "cache_environments": False,
             "fast_evaluation": False,
             "evaluate_combined": True,
+            "batched_env": False,
         }
         return cls(**{**flags, **overrides})
 
@@ -345,9 +349,15 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
     config, window = spec.config, spec.window
     seed_everything(spec.seed)
     # Episodes end before train_end, so no reward ever touches a validation bar.
-    train_env = DummyVecEnv(
-        [lambda: _env(spec, window.train_start, window.train_end, config.episode_length) for _ in range(config.n_envs)]
-    )
+    if config.batched_env:  # same trajectories as the DummyVecEnv below (tested), stepped in numpy
+        length = min(config.episode_length, window.train_end - window.train_start - 1)
+        train_env = BatchedTradingVecEnv(config.n_envs, spec.features, spec.open_prices, spec.close_prices,
+                                         spec.spread_points, window.train_start, window.train_end, length,
+                                         cost_model(config))  # fmt: skip
+    else:
+        train_env = DummyVecEnv(
+            [lambda: _env(spec, window.train_start, window.train_end, config.episode_length)] * config.n_envs
+        )
     val_env = _env(spec, window.val_start, window.val_end, None)
     if spec.warm_start_path is not None and spec.warm_start_sha256 is not None:
         model = load_warm_model(
@@ -390,11 +400,29 @@ def _run_serial(specs: Sequence[CandidateSpec], workers: int) -> list[CandidateR
     return [train_candidate(spec) for spec in specs]
 
 
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A spawned pool kept alive across iterations: each worker imports torch and SB3 once, not per iteration."""
+    pool = _POOLS.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                   initargs=(1,))  # fmt: skip
+        _POOLS[workers] = pool
+    return pool
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
+
+
 def _run_processes(specs: Sequence[CandidateSpec], workers: int) -> list[CandidateResult]:
-    """One spawned process per candidate slot, one torch thread each (no oversubscription)."""
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(1,)) as pool:  # fmt: skip
-        return list(pool.map(train_candidate, specs))
+    """Candidates on spawned worker processes, one torch thread each (no oversubscription)."""
+    return list(_pool(workers).map(train_candidate, specs))
 
 
 def _run_ray(specs: Sequence[CandidateSpec], workers: int) -> list[CandidateResult]:
