@@ -160,3 +160,20 @@ def test_require_gives_one_line_for_missing_and_mistyped_keys():
         require(state, "flag", int)
     with pytest.raises(CheckpointError, match="not a mapping"):
         require([1], "x", int)
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))  # creates the marker file if anything unpickles this
+
+
+def test_planted_payload_does_not_run(tmp_path):
+    marker = tmp_path / "payload_ran"
+    planted = tmp_path / "planted.pt"
+    torch.save({"trainkit_checkpoint": 2, "package": "p", "kind": "k", "state": {"x": _Payload(marker)}}, planted)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(planted, package="p", kind="k")
+    assert not marker.exists()

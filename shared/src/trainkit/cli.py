@@ -51,8 +51,8 @@ __all__ = [
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-# One torch thread: on this repo's small models the benchmarks ran fastest with 1 thread (each package's
-# bench records its threads); pass --threads N for larger models.
+# One torch thread: the v2 spec's default for this repo's small models (each package's bench records the
+# threads it used, so a faster count shows there); pass --threads N for larger models.
 DEFAULT_THREADS = 1
 HANDLER_KEY = "_trainkit_handler"
 # OS errors a user fixes (space, permissions), not bugs: one line instead of a traceback.
