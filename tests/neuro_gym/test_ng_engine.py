@@ -78,18 +78,30 @@ def test_evaluation_changes_nothing_and_buffers_do_not_leak_between_presentation
     assert torch.equal(weights, circuit.output_weights) and torch.equal(scale, circuit.homeostasis.scale)
 
 
-def test_compiled_hidden_layer_reproduces_the_pre_fusion_spike_rasters(monkeypatch):
-    # The same replay with the hidden time loop compiled into one kernel (one compile: one input shape).
-    compiled_circuit = Circuit.for_task
+@pytest.mark.slow  # two torch.compile runs: about 15 CPU seconds with a cold compile cache
+def test_compiled_engine_reproduces_the_pre_fusion_spike_rasters(monkeypatch):
+    # The same replay with compiled=True: training compiles the hidden time loop, a plain evaluation the
+    # whole presentation (one input shape here, so one compile of each).
+    built_by = Circuit.for_task
+    built: dict = {}
 
     def for_task(task, profile, seed):
-        circuit, data = compiled_circuit(task, profile, seed)
-        return Circuit(circuit.config, circuit.schedule, seed, compiled=True), data
+        circuit, data = built_by(task, profile, seed)
+        built["circuit"] = Circuit(circuit.config, circuit.schedule, seed, compiled=True)
+        built["data"] = data
+        return built["circuit"], data
 
     monkeypatch.setattr(Circuit, "for_task", staticmethod(for_task))
     name = "sequence_balanced"
     _, results = replay(_fused, *CASES[name])
+    last = len(results) - 1
     with np.load(REFERENCE, allow_pickle=False) as reference:
         for i, (hidden, output, _) in enumerate(results):
             assert np.array_equal(np.packbits(hidden.numpy().astype(bool), axis=-1), reference[f"{name}/{i}/hidden"])
             assert np.array_equal(output.numpy().astype(np.uint8), reference[f"{name}/{i}/output"])
+        circuit = built["circuit"]
+        gym = NeuroGym(circuit, built["data"])
+        evaluated = circuit.run(gym.eval_inputs, gym.decision_steps)  # the compiled whole-presentation path
+        assert np.array_equal(evaluated.counts.numpy(), reference[f"{name}/{last}/counts"])
+        raster = np.unpackbits(reference[f"{name}/{last}/hidden"], axis=-1)[..., : circuit.config.num_hidden]
+        np.testing.assert_allclose(evaluated.hidden_rate.numpy(), raster.mean(axis=0), rtol=1e-6)

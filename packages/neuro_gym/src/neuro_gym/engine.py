@@ -27,7 +27,7 @@ import torch
 if TYPE_CHECKING:
     from neuro_gym.circuit import Circuit
 
-__all__ = ["FusedEngine", "decay_matrix", "hidden_steps"]
+__all__ = ["FusedEngine", "decay_matrix", "evaluation", "hidden_steps"]
 
 
 def hidden_steps(
@@ -44,6 +44,43 @@ def hidden_steps(
         v = v - v * spikes
         raster.append(spikes)
     return torch.stack(raster)
+
+
+def evaluation(
+    inputs: torch.Tensor,
+    input_decay: torch.Tensor,
+    silent: torch.Tensor,
+    delay_index: torch.Tensor,
+    input_weights: torch.Tensor,
+    threshold: torch.Tensor,
+    output_weights: torch.Tensor,
+    decision: tuple[int, ...],
+    hidden_lif: tuple[float, float, float],
+    output_lif: tuple[float, float, float],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A whole teacher-free, plasticity-free presentation written functionally, for ``torch.compile`` to
+    turn into a few kernels: (counts, summed membrane, hidden spike raster). The same equations, in the same
+    order, as :meth:`FusedEngine.hidden_layer` and :meth:`FusedEngine.readout`; ``silent`` is the
+    (max delay, batch, channels) block of zeros in front of the traces; the LIF tuples are (beta_m,
+    beta_theta, theta_increment)."""
+    steps, batch = inputs.shape[1], inputs.shape[0]
+    traces = torch.matmul(input_decay, inputs.transpose(0, 1).reshape(steps, -1)).view(steps, batch, -1)
+    delayed = torch.cat([silent, traces])[delay_index].transpose(1, 2).reshape(steps * batch, -1)
+    currents = torch.mm(delayed, input_weights.T).view(steps, batch, -1)
+    raster = hidden_steps(currents, threshold, *hidden_lif)
+    beta_m, beta_theta, increment = output_lif
+    v = torch.zeros(batch, output_weights.shape[0], device=inputs.device)
+    theta, counts, membrane = torch.zeros_like(v), torch.zeros_like(v), torch.zeros_like(v)
+    for t in decision:
+        v = v * beta_m + raster[t] @ output_weights.T
+        membrane = membrane + v
+        best, winner = ((v - 1.0) - theta).max(dim=1, keepdim=True)
+        fire = (best >= 0).to(v.dtype)
+        spikes = torch.zeros_like(v).scatter(1, winner, fire)
+        counts = counts + spikes
+        v = v - v * fire
+        theta = theta * beta_theta + spikes * increment
+    return counts, membrane, raster
 
 
 def decay_matrix(steps: int, decay: float, device: torch.device) -> torch.Tensor:
@@ -80,14 +117,15 @@ class _Buffers:
 class FusedEngine:
     """Presents batches to one circuit; keeps the circuit's working buffers between presentations.
 
-    With ``compiled`` the hidden layer's time loop is ``torch.compile``-d into one kernel (needs a C++
-    compiler; compiles once per input shape, seconds each)."""
+    With ``compiled`` a whole evaluation (:func:`evaluation`) and, in training, the hidden layer's time loop
+    are ``torch.compile``-d (needs a C++ compiler; compiles once per input shape, seconds each)."""
 
     def __init__(self, circuit: Circuit, compiled: bool = False) -> None:
         self.circuit = circuit
         self.compiled = compiled
         self._buffers: dict[tuple[int, int, tuple[int, ...]], _Buffers] = {}
         self._compiled_steps = torch.compile(hidden_steps, dynamic=False, fullgraph=True) if compiled else None
+        self._compiled_evaluation = torch.compile(evaluation, dynamic=False, fullgraph=True) if compiled else None
 
     def _buffers_for(self, batch: int, steps: int, decision: list[int]) -> _Buffers:
         key = (batch, steps, tuple(decision))
@@ -169,6 +207,22 @@ class FusedEngine:
                 post_trace.mul_(stdp.beta_minus).add_(out_spikes)
         return counts, membrane
 
+    def _evaluate_compiled(self, inputs: torch.Tensor, buf: _Buffers) -> tuple[torch.Tensor, ...]:
+        circuit, c = self.circuit, self.circuit.config
+        threshold = buf.threshold.copy_((circuit.hidden_threshold * circuit.homeostasis.scale).expand_as(buf.v))
+        return self._compiled_evaluation(
+            inputs,
+            buf.input_decay,
+            buf.padded[: buf.max_delay],
+            buf.delay_index,
+            circuit.input_weights,
+            threshold,
+            circuit.output_weights,
+            tuple(buf.decision),
+            (c.hidden.beta_m, c.hidden.beta_theta, c.hidden.theta_increment),
+            (c.output.beta_m, c.output.beta_theta, c.output.theta_increment),
+        )
+
     def run(
         self,
         inputs: torch.Tensor,
@@ -184,6 +238,8 @@ class FusedEngine:
         batch, steps, _ = inputs.shape
         decision = torch.nonzero(decision_steps).flatten().tolist()
         buf = self._buffers_for(batch, steps, decision)
+        if self._compiled_evaluation is not None and not learn and teacher is None and record is None:
+            return self._evaluate_compiled(inputs, buf)
         hidden = self.hidden_layer(inputs, buf)
         if learn:
             self.circuit.homeostasis.record_many(hidden.mean(dim=1))

@@ -36,11 +36,13 @@ def _per_step_us(call: Callable[[], Any], steps: int, repeats: int = 5, calls: i
     return 1e6 * best / steps
 
 
-def gemm_gflops(size: int = 512, repeats: int = 5) -> float:
-    """Measured single-precision GEMM rate (GFLOP/s) of a square ``size`` product: the arithmetic ceiling."""
-    a, b = torch.rand(size, size), torch.rand(size, size)
+def gemm_gflops(m: int = 512, k: int = 512, n: int = 512, repeats: int = 5) -> float:
+    """Measured single-precision GEMM rate (GFLOP/s) of an (m, k) x (k, n) product; 512^3 is the arithmetic
+    ceiling, the circuit's own hidden-current product (steps * batch, 3 * channels) x (.., hidden) is thin
+    in k and reaches less."""
+    a, b = torch.rand(m, k), torch.rand(k, n)
     seconds = _per_step_us(lambda: a @ b, steps=1, repeats=repeats) / 1e6
-    return 2.0 * size**3 / seconds / 1e9
+    return 2.0 * m * k * n / seconds / 1e9
 
 
 def flops_per_step(channels: int, hidden: int, outputs: int, learn: bool) -> float:
@@ -146,17 +148,22 @@ def _profile_eval(channels: int, hidden: int, outputs: int, top: int = 8) -> lis
 
 def _size_row(name: str, sizes: tuple[int, int, int], gflops: float, with_compiled: bool) -> dict[str, Any]:
     row: dict[str, Any] = {"layers": f"{3 * sizes[0]} -> {sizes[1]} -> {sizes[2]}, batch {BATCH}"}
+    network_gflops = gemm_gflops(TOKENS * STEPS_PER_TOKEN * BATCH, 3 * sizes[0], sizes[1])
+    row["network_gemm_gflops_measured"] = network_gflops
     for phase, learn in (("eval", False), ("train", True)):
         flops = flops_per_step(*sizes, learn=learn)
         row[f"{phase}_flops_per_step"] = flops
         row[f"{phase}_bound_us_per_step"] = flops / gflops / 1e3
+        row[f"{phase}_bound_at_network_gemm_us_per_step"] = flops / network_gflops / 1e3
     row["ours_fused"] = _ours(*sizes, compiled=False)
     if with_compiled:
         row["ours_fused_compiled"] = _ours(*sizes, compiled=True)
     row["ours_stepwise_before_fusion"] = _stepwise(*sizes)
     for engine in [k for k in row if k.startswith("ours_")]:
         for phase in ("eval", "train"):
-            row[engine][f"{phase}_x_bound"] = row[engine][f"{phase}_us_per_step"] / row[f"{phase}_bound_us_per_step"]
+            us = row[engine][f"{phase}_us_per_step"]
+            row[engine][f"{phase}_x_bound"] = us / row[f"{phase}_bound_us_per_step"]
+            row[engine][f"{phase}_x_bound_at_network_gemm"] = us / row[f"{phase}_bound_at_network_gemm_us_per_step"]
     for peer, timer in (("snntorch_Leaky", _snntorch), ("norse_LIFBoxCell", _norse)):
         module = peer.split("_")[0]
         if importlib.util.find_spec(module) is None:
@@ -173,18 +180,20 @@ def engine_comparison(with_compiled: bool = True, profile: bool = True) -> dict[
     out: dict[str, Any] = {
         "gemm_gflops_measured": gflops,
         "how": "CPU time per simulated step (time.process_time, fastest of 5 repeats of 5 presentations); FLOP "
-        "bound = FLOPs per step / measured 512^3 GEMM GFLOP/s; peers run the same layers inference-only (their "
+        "bound = FLOPs per step / measured 512^3 GEMM GFLOP/s (the *_at_network_gemm bound uses the rate of the "
+        "circuit's own hidden-current GEMM shape instead); peers run the same layers inference-only (their "
         "LIF has no adaptive threshold, winner-take-all, traces, delay lines or learning)",
         "threads": torch.get_num_threads(),
     }
     for name, sizes in SIZES.items():
-        out[name] = _size_row(name, sizes, gflops, with_compiled)
+        # Compiled only at the sequence size: each shape costs seconds of compilation.
+        out[name] = _size_row(name, sizes, gflops, with_compiled and name == "sequence size")
     if profile:
         out["sequence size"]["profile_of_an_evaluation"] = _profile_eval(*SIZES["sequence size"])
     seq = out["sequence size"]
     ours = seq["ours_fused"]
     peers = [seq[p]["ours_eval_faster_x"] for p in ("snntorch_Leaky", "norse_LIFBoxCell") if isinstance(seq[p], dict)]
-    out["issue_targets"] = {
+    out["issue_targets"] = {  # against the 512^3 bound, the stricter one
         "ours_at_least_2x_faster_than_each_peer": (min(peers) >= 2.0) if len(peers) == 2 else None,
         "eval_within_3x_bound": ours["eval_x_bound"] <= 3.0,
         "train_within_5x_bound": ours["train_x_bound"] <= 5.0,
