@@ -23,7 +23,8 @@ def test_each_decomposition_arm_adds_one_optimization():
     assert _differences("original_fast_eval", "plus_adaptive_timesteps") == {"adaptive_timesteps"}
     assert _differences("plus_adaptive_timesteps", "plus_warm_start") == {"warm_start"}
     assert _differences("plus_warm_start", "plus_early_stop") == {"early_stopping_patience"}
-    assert _differences("plus_early_stop", "optimized") == {"progressive_training", "cache_environments", "batched_env"}
+    assert _differences("plus_early_stop", "optimized") == {"cache_environments", "batched_env"}
+    assert _differences("optimized", "with_progressive_schedule") == {"progressive_training"}
     assert [(d.baseline, d.variant) for d in DECOMPOSITION[:5]] == list(zip(CHAIN, [*CHAIN[1:], "optimized"]))
     assert arm_config("original", PRESETS["quick"], 0, 1, "cpu", "").mode == "original"
     assert arm_config("optimized", PRESETS["quick"], 0, 1, "cpu", "").mode == "optimized"

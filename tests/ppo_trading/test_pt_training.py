@@ -50,7 +50,9 @@ def finished_runs(tmp_path_factory, bars):
     sizes["feature_cache_dir"] = str(root / "cache")
     summaries = {
         "original": train_walk_forward_optimized(bars, TrainingConfig.original(seed=1, **sizes), root / "original"),
-        "optimized": train_walk_forward_optimized(bars, TrainingConfig.optimized(seed=1, **sizes), root / "optimized"),
+        "optimized": train_walk_forward_optimized(
+            bars, TrainingConfig.optimized(seed=1, progressive_training=True, **sizes), root / "optimized"
+        ),
     }
     return root, summaries
 

@@ -40,8 +40,9 @@ DECOMPOSITION = [
     Decomposition("+ adaptive timesteps", "original_fast_eval", "plus_adaptive_timesteps"),
     Decomposition("+ warm start", "plus_adaptive_timesteps", "plus_warm_start"),
     Decomposition("+ early stopping", "plus_warm_start", "plus_early_stop"),
-    Decomposition("+ progressive schedule, feature cache, batched VecEnv", "plus_early_stop", "optimized"),
+    Decomposition("+ feature cache, batched VecEnv", "plus_early_stop", "optimized"),
     Decomposition("end to end", "original", "optimized"),
+    Decomposition("progressive schedule (off by default)", "optimized", "with_progressive_schedule"),
 ]
 
 

@@ -68,8 +68,12 @@ ARMS: dict[str, tuple[str, dict[str, Any], str]] = {
     "optimized": (
         "optimized",
         {},
-        "optimized end to end: all of the above + the progressive schedule, the feature cache and the batched "
-        "VecEnv (the CLI default)",
+        "optimized end to end (the CLI default): all of the above + the feature cache and the batched VecEnv",
+    ),
+    "with_progressive_schedule": (
+        "optimized",
+        {"progressive_training": True},
+        "optimized + the progressive schedule (off by default: this arm measures whether it helps)",
     ),
 }
 
