@@ -67,6 +67,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, path: str | None) -> No
     parser.add_argument("--mixed-precision", action="store_true", help="bfloat16 autocast in updates (CUDA only)")
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the PPO loss (compile time reported apart)"
+    )
+    parser.add_argument(
         "--checkpoint-every-s", type=float, default=30.0, help="seconds between checkpoints (episode boundaries)"
     )
     parser.add_argument(
@@ -105,6 +108,7 @@ def _run_train(args: argparse.Namespace) -> int:
             mixed_precision=args.mixed_precision,
             torch_threads=args.torch_threads,
             checkpoint_every_s=args.checkpoint_every_s,
+            compile=args.compile,
         ),
         args.path,
     )
@@ -128,6 +132,7 @@ def _run_train(args: argparse.Namespace) -> int:
         "episodes": result.episodes,
         "updates": result.updates,
         "wall_s": round(result.wall_s, 3),
+        "compile_s": round(result.compile_s, 3),
         "episodes_per_s": round(result.episodes_per_s, 2) if math.isfinite(result.episodes_per_s) else None,
         "eval_return": round(result.eval_return, 2),
         "eval_compliance": None if math.isnan(result.eval_compliance) else round(result.eval_compliance, 3),

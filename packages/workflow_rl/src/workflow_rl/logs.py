@@ -26,6 +26,12 @@ EPISODE_FIELDS = (
     "fixes",
     "compliance",
     "update",
+    # the statistics of update `update` (the latest before the episode ended); empty before the first
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "clip_fraction",
+    "approx_kl",
     "wall_s",
 )
 

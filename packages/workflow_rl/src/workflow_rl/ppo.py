@@ -1,19 +1,36 @@
-"""CleanRL-style PPO pieces: the actor-critic, GAE with a bootstrap at the rollout cut, the update.
+"""CleanRL-style PPO pieces: two actor-critic layouts, GAE with a bootstrap at the rollout cut, the update.
 
-The update reads top to bottom: advantages, then K epochs of shuffled minibatches with the clipped
-surrogate, a value loss, an entropy bonus and gradient-norm clipping.
+The update reads top to bottom: K epochs of shuffled minibatches with the clipped surrogate, a value
+loss, an entropy bonus and gradient-norm clipping. Its statistics (losses, entropy, clip fraction,
+approximate KL) stay on the device until the last minibatch, so the loop never waits on the host.
+
+``ActorCritic`` is the original layout (two ``nn.Sequential`` MLPs). ``FusedActorCritic`` holds the same two
+64-64 tanh MLPs as stacked weights, so one batched matmul runs a layer of both; at small N the update's
+cost is per-call overhead, not arithmetic. Which one a trainer uses is a config setting.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ActorCritic", "PPOConfig", "compute_gae", "ppo_update"]
+__all__ = [
+    "ActorCritic",
+    "FusedActorCritic",
+    "PPOConfig",
+    "compute_gae",
+    "make_agent",
+    "make_optimizer",
+    "ppo_update",
+]
+
+HIDDEN = 64
 
 
 @dataclass(frozen=True)
@@ -31,7 +48,7 @@ class PPOConfig:
 
 
 def _mlp(inputs: int, outputs: int, out_gain: float) -> nn.Sequential:
-    layers = [nn.Linear(inputs, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, outputs)]
+    layers = [nn.Linear(inputs, HIDDEN), nn.Tanh(), nn.Linear(HIDDEN, HIDDEN), nn.Tanh(), nn.Linear(HIDDEN, outputs)]
     for layer in layers:
         if isinstance(layer, nn.Linear):
             nn.init.orthogonal_(layer.weight, gain=np.sqrt(2) if layer is not layers[-1] else out_gain)
@@ -39,32 +56,91 @@ def _mlp(inputs: int, outputs: int, out_gain: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _sample(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actions by inverse-CDF sampling (one uniform per row against the cumulative probabilities: the same
+    distribution as ``Categorical``, without its argument checks) and their log-probabilities."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    cdf = log_probs.exp().cumsum(-1)
+    uniform = torch.rand(len(logits), 1, device=logits.device) * cdf[:, -1:]
+    actions = (cdf < uniform).sum(-1).clamp_(max=logits.shape[-1] - 1)
+    return actions, log_probs.gather(-1, actions[:, None]).squeeze(-1)
+
+
+def _log_prob_entropy(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    log_probs = torch.log_softmax(logits, dim=-1)
+    entropy = -(log_probs.exp() * log_probs).sum(-1)
+    return log_probs.gather(-1, actions[:, None]).squeeze(-1), entropy
+
+
 class ActorCritic(nn.Module):
-    """Separate 64-64 tanh actor and critic MLPs over the 90-value observation."""
+    """Separate 64-64 tanh actor and critic MLPs over the observation (the original layout)."""
 
     def __init__(self, obs_dim: int, n_actions: int) -> None:
         super().__init__()
         self.actor = _mlp(obs_dim, n_actions, out_gain=0.01)
         self.critic = _mlp(obs_dim, 1, out_gain=1.0)
 
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(action logits, values)."""
+        return self.actor(obs), self.critic(obs).squeeze(-1)
+
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(obs).squeeze(-1)
 
     def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample actions; returns (actions, log-probs, values).
-
-        Sampling goes through ``torch.multinomial`` rather than ``Categorical``: same distribution,
-        without the per-call argument checks that dominate at small batch sizes.
-        """
-        log_probs = torch.log_softmax(self.actor(obs), dim=-1)
-        actions = torch.multinomial(log_probs.exp(), 1).squeeze(-1)
-        return actions, log_probs.gather(-1, actions[:, None]).squeeze(-1), self.value(obs)
+        """Sample actions; returns (actions, log-probs, values)."""
+        logits, values = self(obs)
+        actions, log_prob = _sample(logits)
+        return actions, log_prob, values
 
     def evaluate(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Log-probs of ``actions``, entropies and values (the categorical maths written out, as in ``act``)."""
-        log_probs = torch.log_softmax(self.actor(obs), dim=-1)
-        entropy = -(log_probs.exp() * log_probs).sum(-1)
-        return log_probs.gather(-1, actions[:, None]).squeeze(-1), entropy, self.value(obs)
+        """Log-probs of ``actions``, entropies and values."""
+        logits, values = self(obs)
+        log_prob, entropy = _log_prob_entropy(logits, actions)
+        return log_prob, entropy, values
+
+
+class FusedActorCritic(ActorCritic):
+    """The same two MLPs with their hidden layers stacked: ``baddbmm`` runs a layer of both in one call.
+
+    Parameters are separate per network (slice 0 actor, slice 1 critic), so the maths and the gradients are
+    those of two independent MLPs; only the number of kernel launches changes.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int) -> None:
+        nn.Module.__init__(self)
+        self.w1 = nn.Parameter(torch.empty(2, obs_dim, HIDDEN))
+        self.b1 = nn.Parameter(torch.zeros(2, 1, HIDDEN))
+        self.w2 = nn.Parameter(torch.empty(2, HIDDEN, HIDDEN))
+        self.b2 = nn.Parameter(torch.zeros(2, 1, HIDDEN))
+        self.actor_head = nn.Linear(HIDDEN, n_actions)
+        self.critic_head = nn.Linear(HIDDEN, 1)
+        for weight in (self.w1, self.w2):
+            for net in range(2):  # orthogonal_ on the (out, in) view, as nn.Linear stores it
+                nn.init.orthogonal_(weight.data[net].T, gain=math.sqrt(2))
+        for head, gain in ((self.actor_head, 0.01), (self.critic_head, 1.0)):
+            nn.init.orthogonal_(head.weight, gain=gain)
+            nn.init.zeros_(head.bias)
+
+    def _hidden(self, obs: torch.Tensor) -> torch.Tensor:
+        hidden = torch.tanh(torch.baddbmm(self.b1, obs.expand(2, *obs.shape), self.w1))
+        return torch.tanh(torch.baddbmm(self.b2, hidden, self.w2))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self._hidden(obs)
+        return self.actor_head(hidden[0]), self.critic_head(hidden[1]).squeeze(-1)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self(obs)[1]
+
+
+def make_agent(obs_dim: int, n_actions: int, fused: bool) -> ActorCritic:
+    return FusedActorCritic(obs_dim, n_actions) if fused else ActorCritic(obs_dim, n_actions)
+
+
+def make_optimizer(agent: nn.Module, lr: float, fused: bool) -> torch.optim.Optimizer:
+    """Adam (eps 1e-5, CleanRL's value); ``fused`` runs one kernel over all parameters instead of a loop."""
+    return torch.optim.Adam(agent.parameters(), lr=lr, eps=1e-5, fused=fused or None)
 
 
 def compute_gae(
@@ -84,6 +160,40 @@ def compute_gae(
     return advantages, advantages + values
 
 
+LossFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
+
+def ppo_loss(
+    agent: ActorCritic,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    old_logprob: torch.Tensor,
+    adv: torch.Tensor,
+    returns: torch.Tensor,
+    clip: float,
+    value_coef: float,
+    entropy_coef: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clipped-surrogate loss of one minibatch and its statistics (policy loss, value loss, entropy,
+    clip fraction, approximate KL) as one detached tensor, so that nothing here syncs with the host."""
+    new_logprob, entropy, value = agent.evaluate(obs, actions)
+    adv = (adv - adv.mean()) / (adv.std(unbiased=False) + 1e-8)
+    log_ratio = new_logprob.float() - old_logprob
+    ratio = log_ratio.exp()
+    policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
+    value_loss = 0.5 * (value.float() - returns).pow(2).mean()
+    entropy_mean = entropy.float().mean()
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy_mean
+    with torch.no_grad():
+        clip_fraction = ((ratio - 1).abs() > clip).float().mean()
+        approx_kl = ((ratio - 1) - log_ratio).mean()  # the low-variance estimator CleanRL logs
+        stats = torch.stack([policy_loss, value_loss, entropy_mean, clip_fraction, approx_kl])
+    return loss, stats
+
+
+STAT_NAMES = ("policy_loss", "value_loss", "entropy", "clip_fraction", "approx_kl")
+
+
 def ppo_update(
     agent: ActorCritic,
     optimizer: torch.optim.Optimizer,
@@ -94,33 +204,35 @@ def ppo_update(
     returns: torch.Tensor,
     config: PPOConfig,
     generator: torch.Generator,
+    loss_fn: LossFn = ppo_loss,
 ) -> dict[str, float]:
-    """K epochs of clipped-surrogate minibatch updates over one flattened rollout."""
+    """K epochs of clipped-surrogate minibatch updates over one flattened rollout; returns mean statistics."""
     batch = len(obs)
     minibatch = max(1, batch // config.num_minibatches)
     use_amp = config.mixed_precision and obs.device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
-    stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
-    updates = 0
+    totals = torch.zeros(len(STAT_NAMES), device=obs.device)
+    steps = 0
     for _ in range(config.k_epochs):
         order = torch.randperm(batch, generator=generator).to(obs.device)
         for start in range(0, batch, minibatch):
             index = order[start : start + minibatch]
             with autocast:
-                new_logprob, entropy, value = agent.evaluate(obs[index], actions[index])
-            adv = advantages[index]
-            adv = (adv - adv.mean()) / (adv.std(unbiased=False) + 1e-8)
-            ratio = (new_logprob.float() - logprobs[index]).exp()
-            policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - config.clip, 1 + config.clip) * adv).mean()
-            value_loss = 0.5 * (value.float() - returns[index]).pow(2).mean()
-            loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy.float().mean()
+                loss, stats = loss_fn(
+                    agent,
+                    obs[index],
+                    actions[index],
+                    logprobs[index],
+                    advantages[index],
+                    returns[index],
+                    config.clip,
+                    config.value_coef,
+                    config.entropy_coef,
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
+            nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm, foreach=True)
             optimizer.step()
-            stats["policy_loss"] += policy_loss.item()
-            stats["value_loss"] += value_loss.item()
-            stats["entropy"] += entropy.float().mean().item()
-            stats["clip_fraction"] += ((ratio - 1).abs() > config.clip).float().mean().item()
-            updates += 1
-    return {key: value / updates for key, value in stats.items()}
+            totals += stats
+            steps += 1
+    return dict(zip(STAT_NAMES, (totals / steps).tolist(), strict=True))  # the one host sync of the update

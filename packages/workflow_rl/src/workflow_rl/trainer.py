@@ -28,7 +28,6 @@ import torch
 from trainkit import (
     ConfigError,
     EarlyStopping,
-    Stopwatch,
     load_checkpoint,
     progress_bar,
     require,
@@ -37,10 +36,21 @@ from trainkit import (
     seed_everything,
 )
 from workflow_rl.logs import default_log_dir, open_episode_log, trim_episode_log
-from workflow_rl.ppo import ActorCritic, PPOConfig, compute_gae, ppo_update
+from workflow_rl.ppo import (
+    STAT_NAMES,
+    ActorCritic,
+    FusedActorCritic,
+    PPOConfig,
+    compute_gae,
+    make_agent,
+    make_optimizer,
+    ppo_loss,
+    ppo_update,
+)
 from workflow_rl.search import GPUCBSearch, LocalBackend, SearchBackend, WorkflowResult
 from workflow_rl.shm_engine import SharedMemoryEngine
 from workflow_rl.sim import EPISODE_STEPS, N_ACTIONS, OBS_DIM, RED_AGENTS, NetDefenseSim, SimParams
+from workflow_rl.timing import CpuStopwatch
 from workflow_rl.workflows import DEFAULT_ALIGNMENT_LAMBDA, episode_compliance, workflow_name
 
 __all__ = [
@@ -88,6 +98,9 @@ class TrainConfig:
     checkpoint_every_s: float = 30.0
     start_method: str = "fork"
     eval_episodes: int = 200
+    fused_adam: bool = False  # one Adam kernel over all parameters instead of a loop (same maths)
+    fused_forward: bool = False  # actor and critic layers as stacked matmuls (same maths, fewer calls)
+    compile: bool = False  # torch.compile the PPO loss; its compile time is reported apart
 
     def validate(self) -> None:
         if self.n_envs < 1 or self.total_episodes < 1 or self.max_episodes < 1:
@@ -110,8 +123,16 @@ class TrainConfig:
             raise ConfigError("csv batch size must be >= 1")
 
 
-ORIGINAL = {"engine": "shared_memory", "update_steps": 100, "csv_batch_size": 1}
-FAST = {"engine": "batched", "update_steps": 50, "csv_batch_size": 100}
+ORIGINAL = {
+    "engine": "shared_memory",
+    "update_steps": 100,
+    "csv_batch_size": 1,
+    "fused_adam": False,
+    "fused_forward": False,
+}
+FAST = {"engine": "batched", "update_steps": 50, "csv_batch_size": 100, "fused_adam": True}
+# The stacked forward saves CPU per update up to here and costs more above (measured per N; README).
+FUSED_FORWARD_MAX_ENVS = 64
 
 
 @dataclass
@@ -122,11 +143,13 @@ class TrainResult:
     updates: int
     wall_s: float  # whole run: engine start-up, training loop, logging (evaluation excluded)
     loop_s: float  # training loop only (what the throughput table uses)
-    time_split: dict[str, float]
+    time_split: dict[str, float]  # wall seconds per section
     workflows: list[dict[str, Any]]
     eval_return: float
     eval_compliance: float
     resumed_from: int = 0
+    cpu_split: dict[str, float] = field(default_factory=dict)  # process CPU seconds per section (this process)
+    compile_s: float = 0.0  # torch.compile's warm-up (compiling the loss and its backward), not in loop_s
     curve: list[tuple[int, float]] = field(default_factory=list)  # (episodes, mean env return of the batch)
 
     @property
@@ -155,7 +178,7 @@ def evaluate_agent(
     returns, fixes, compliant = np.zeros(episodes), np.zeros(episodes), np.zeros(episodes)
     generator_state = torch.get_rng_state()
     torch.manual_seed(seed)
-    with torch.no_grad():
+    with torch.inference_mode():
         for _ in range(EPISODE_STEPS):
             actions, _, _ = agent.act(torch.as_tensor(obs, device=device))
             obs, _, _, info = sim.step(actions.cpu().numpy())
@@ -186,9 +209,10 @@ class WorkflowRun:
     device: torch.device
     progress: dict[str, Any]
     stopper: EarlyStopping
-    stopwatch: Stopwatch
+    stopwatch: CpuStopwatch
     log_episodes: Callable[[list[dict[str, Any]], float], None]  # a finished batch's rows and mean env return
     at_episode_boundary: Callable[[], None] = lambda: None  # where the in-process trainer may checkpoint
+    loss_fn: Callable[..., Any] = ppo_loss  # or its torch.compile'd version (--compile)
 
 
 def train_workflow(workflow: tuple[int, ...], run: WorkflowRun) -> WorkflowResult:
@@ -216,7 +240,7 @@ def train_workflow(workflow: tuple[int, ...], run: WorkflowRun) -> WorkflowResul
     while progress["workflow_episodes"] < config.max_episodes and progress["episodes"] < config.total_episodes:
         # ---- rollout: update_steps steps of every env ----
         for t in range(horizon):
-            with stopwatch.section("inference"), torch.no_grad():
+            with stopwatch.section("inference"), torch.inference_mode():
                 action, logprob, value = agent.act(torch.as_tensor(obs, device=device))
                 actions = action.cpu().numpy()
             with stopwatch.section("env_step"):
@@ -241,6 +265,7 @@ def train_workflow(workflow: tuple[int, ...], run: WorkflowRun) -> WorkflowResul
                             "fixes": int(episode_fixes[i]),
                             "compliance": "" if math.isnan(compliance[i]) else round(float(compliance[i]), 4),
                             "update": progress["updates"],
+                            **progress["ppo"],
                         }
                         for i in range(n)
                     ]
@@ -255,11 +280,11 @@ def train_workflow(workflow: tuple[int, ...], run: WorkflowRun) -> WorkflowResul
 
         # ---- PPO update, bootstrapping V where the rollout cuts an episode ----
         with stopwatch.section("update"):
-            with torch.no_grad():
+            with torch.inference_mode():
                 last_value = agent.value(torch.as_tensor(obs, device=device)).cpu().numpy()
             advantages, returns = compute_gae(reward_buf, value_buf, done_buf, last_value, ppo.gamma, ppo.gae_lambda)
             flat = lambda a: torch.as_tensor(a.reshape(horizon * n, *a.shape[2:]), device=device)  # noqa: E731
-            ppo_update(
+            stats = ppo_update(
                 agent,
                 optimizer,
                 flat(obs_buf),
@@ -269,8 +294,10 @@ def train_workflow(workflow: tuple[int, ...], run: WorkflowRun) -> WorkflowResul
                 flat(returns),
                 ppo,
                 run.generator,
+                run.loss_fn,
             )
         progress["updates"] += 1
+        progress["ppo"] = {name: round(value, 6) for name, value in stats.items()}
 
         # ---- at an episode boundary: compliance-based early stop, checkpoint ----
         if progress["updates"] * horizon % EPISODE_STEPS == 0:
@@ -334,7 +361,7 @@ class TrialOutcome:
     result: WorkflowResult
     state: TrialState
     batches: list[tuple[list[dict[str, Any]], float]]  # (episode rows, mean env return) per finished batch
-    time_split: dict[str, float]
+    time_split: dict[str, float]  # wall seconds per section
 
 
 @dataclass
@@ -353,18 +380,18 @@ class IsolatedTrial:
         config = self.config
         torch.set_num_threads(config.torch_threads)
         device = resolve_device(config.device)
-        agent = ActorCritic(OBS_DIM, N_ACTIONS).to(device)
+        agent = make_agent(OBS_DIM, N_ACTIONS, config.fused_forward).to(device)
         batches: list[tuple[list[dict[str, Any]], float]] = []
         run = WorkflowRun(
             config=config,
             agent=agent,
-            optimizer=torch.optim.Adam(agent.parameters(), lr=config.lr, eps=1e-5),
+            optimizer=make_optimizer(agent, config.lr, config.fused_adam),
             generator=torch.Generator(),
             engine=NetDefenseSim(config.n_envs, config.red_agent, workflow, config.alignment_lambda, SimParams()),
             device=device,
             progress={},
             stopper=EarlyStopping("compliance", patience=config.patience, mode="max", min_delta=0.005),
-            stopwatch=Stopwatch(),
+            stopwatch=CpuStopwatch(),
             log_episodes=lambda rows, mean_return: batches.append((rows, mean_return)),
         )
         self.state.restore(run)
@@ -397,11 +424,17 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         raise ConfigError("a backend that runs trials in other processes needs the fast path (batched engine)")
     ppo = PPOConfig(lr=config.lr, mixed_precision=config.mixed_precision)
 
-    agent = ActorCritic(OBS_DIM, N_ACTIONS).to(device)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=ppo.lr, eps=1e-5)
+    agent = make_agent(OBS_DIM, N_ACTIONS, config.fused_forward).to(device)
+    optimizer = make_optimizer(agent, ppo.lr, config.fused_adam)
     generator = torch.Generator().manual_seed(config.seed)
     search = GPUCBSearch(seed=config.seed)
-    progress: dict[str, Any] = {"episodes": 0, "updates": 0, "workflow": None, "workflow_episodes": 0}
+    progress: dict[str, Any] = {
+        "episodes": 0,
+        "updates": 0,
+        "workflow": None,
+        "workflow_episodes": 0,
+        "ppo": dict.fromkeys(STAT_NAMES, ""),  # the latest update's statistics, logged with each episode
+    }
     stopper_state: dict[str, Any] | None = None
     env_rng: dict[str, Any] | None = None
     trained: dict[str, dict[str, torch.Tensor]] = {}
@@ -454,8 +487,9 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
     if resumed_from and env_rng is not None:
         # Resume the batched simulator's stream where the checkpoint left it (at its latest reset).
         engine.rng.bit_generator.state = env_rng
+    loss_fn, compile_s = _loss_function(config, agent, device)
     logger = open_episode_log(out / "episodes.csv", config.csv_batch_size)
-    stopwatch = Stopwatch()
+    stopwatch = CpuStopwatch()
     stopper: EarlyStopping | None = None
     loop_started = time.perf_counter()
     last_save = loop_started
@@ -506,6 +540,7 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
                 stopwatch,
                 log_episodes=log_episodes,
                 at_episode_boundary=checkpoint_if_due,
+                loss_fn=loss_fn,
             )
             if backend.isolated:
                 (outcome,) = backend.run_trials(IsolatedTrial(config, TrialState.capture(run)), [workflow])
@@ -552,12 +587,31 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         wall_s=wall_s,
         loop_s=loop_s,
         time_split=stopwatch.totals(),
+        cpu_split=stopwatch.cpu_totals(),
         workflows=[{**asdict(r), "workflow": workflow_name(r.workflow)} for r in search.results],
         eval_return=evaluation["return"],
         eval_compliance=evaluation["compliance"],
         resumed_from=resumed_from,
+        compile_s=compile_s,
         curve=curve,
     )
+
+
+def _loss_function(config: TrainConfig, agent: ActorCritic, device: torch.device) -> tuple[Any, float]:
+    """The PPO loss, compiled when ``config.compile``; compiling happens here, on a zero minibatch (no RNG
+    draw, gradients dropped), so that its seconds are reported apart from the training loop's."""
+    if not config.compile:
+        return ppo_loss, 0.0
+    compiled = torch.compile(ppo_loss)
+    size = max(1, config.n_envs * config.update_steps // PPOConfig().num_minibatches)
+    zeros = torch.zeros(size, device=device)
+    started = time.perf_counter()
+    loss, _ = compiled(
+        agent, torch.zeros(size, OBS_DIM, device=device), zeros.long(), zeros, zeros, zeros, 0.2, 0.5, 0.01
+    )
+    loss.backward()
+    agent.zero_grad(set_to_none=True)
+    return compiled, time.perf_counter() - started
 
 
 def _policy_for(
@@ -566,7 +620,7 @@ def _policy_for(
     name = workflow_name(workflow)
     if name not in trained:
         return agent
-    policy = ActorCritic(OBS_DIM, N_ACTIONS).to(device)
+    policy = make_agent(OBS_DIM, N_ACTIONS, isinstance(agent, FusedActorCritic)).to(device)
     policy.load_state_dict(trained[name])
     return policy
 
@@ -595,4 +649,5 @@ def with_path(config: TrainConfig, path: str) -> TrainConfig:
     settings = {"original": ORIGINAL, "fast": FAST}
     if path not in settings:
         raise ConfigError(f"unknown trainer path {path!r}; use original or fast")
-    return replace(config, **settings[path])
+    config = replace(config, **settings[path])
+    return replace(config, fused_forward=config.n_envs <= FUSED_FORWARD_MAX_ENVS) if path == "fast" else config
