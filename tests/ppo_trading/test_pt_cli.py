@@ -132,3 +132,19 @@ def test_base_install_never_imports_ray_and_names_the_extra_when_it_is_missing()
     assert "pip install 'ppo_trading[distributed]'" in done.stdout
     parsed = _config(["--backend", "ray", "--ray-address", "auto", "--max_workers", "2"])
     assert (parsed.backend, parsed.ray_address, parsed.max_workers) == ("ray", "auto", 2)
+
+
+def test_the_design_documents_console_scripts_exist_and_answer_help(capsys):
+    import importlib
+
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "packages" / "ppo_trading" / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert {"train-ppo", "train-ppo-optimized", "compare-training-methods"} <= set(scripts)
+    for name, target in scripts.items():
+        module, function = target.split(":")
+        with pytest.raises(SystemExit) as caught:
+            getattr(importlib.import_module(module), function)(["--help"])
+        assert caught.value.code == 0, name
+        assert "usage" in capsys.readouterr().out.lower()

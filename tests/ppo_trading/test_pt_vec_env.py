@@ -77,6 +77,7 @@ def test_recurrent_ppo_learns_the_same_weights_on_both(arrays):
 
 @pytest.mark.slow
 def test_process_workers_stay_alive_across_iterations_and_match_serial(bars, tiny_config_kwargs, tmp_path):
+    from ppo_trading import candidates
     from ppo_trading.utils import training_utils_optimized as tuo
 
     def run(backend: str, folder: str) -> list[float]:
@@ -85,6 +86,6 @@ def test_process_workers_stay_alive_across_iterations_and_match_serial(bars, tin
         return [it["val_score"] for it in tuo.load_checkpoint(tmp_path / folder / "progress.pt")["iterations"]]
 
     assert run("process", "a") == run("serial", "b")
-    pids = set(tuo._POOLS[2]._processes)
+    pids = set(candidates._POOLS[2]._processes)
     run("process", "c")  # a second run reuses the same two workers: no re-spawn
-    assert set(tuo._POOLS[2]._processes) == pids and len(pids) == 2
+    assert set(candidates._POOLS[2]._processes) == pids and len(pids) == 2
