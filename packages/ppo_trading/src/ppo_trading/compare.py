@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from trainkit import ConfigError, DataError, run_cli
+from trainkit.plotting import new_figure, save_figure
 
 __all__ = ["compare_runs", "main"]
 
@@ -83,12 +84,8 @@ def compare_runs(original_dir: Path, optimized_dir: Path, plot_path: Path) -> st
 
 
 def _plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = new_figure(1, 2, figsize=(11, 4))
+    left, right = axes[0]
     for mode, run in runs.items():
         left.plot(run["iteration_s"], marker="o", label=mode)
         equity = run["test"]["equity_curves"]["agent"]
@@ -99,10 +96,8 @@ def _plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
     right.set(xlabel="test bar", ylabel="equity / initial", title="test block")
     left.legend()
     right.legend(fontsize=8)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -22,6 +22,7 @@ from ppo_trading.reporting import compare_to_buy_and_hold, equity_stats
 from trainkit import (
     atomic_write,
 )
+from trainkit.plotting import new_figure, save_figure
 
 
 def evaluate_on_test(
@@ -132,22 +133,15 @@ def build_summary(
 
 
 def plot_equity_curves(curves: dict[str, Sequence[float]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, axes = new_figure(figsize=(8, 4))
+    ax = axes[0][0]
     for name, equity in curves.items():
         ax.plot(np.asarray(equity) / equity[0], label=name, lw=2 if name == "agent" else 1)
     ax.set_xlabel("test bar")
     ax.set_ylabel("equity / initial")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_write(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
