@@ -45,7 +45,7 @@ def test_malformed_csv_gets_one_line_and_a_nonzero_exit(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1
     assert str(bad) in err and "row 3" in err and "high" in err
     assert train_ppo.main(["--data_path", str(tmp_path / "missing.csv")]) == 2
-    assert not (tmp_path / "r").exists()  # nothing written
+    assert not any((tmp_path / "r").rglob("*"))  # probed before any work, nothing written
 
 
 def test_impossible_flags_get_one_line(tmp_path, capsys):
@@ -148,3 +148,30 @@ def test_the_design_documents_console_scripts_exist_and_answer_help(capsys):
             getattr(importlib.import_module(module), function)(["--help"])
         assert caught.value.code == 0, name
         assert "usage" in capsys.readouterr().out.lower()
+
+
+def test_every_flag_has_help_kebab_case_and_the_documents_snake_case(capsys):
+    from ppo_trading.__main__ import build_main_parser
+
+    from trainkit.cli import assert_every_flag_has_help
+
+    assert_every_flag_has_help(build_main_parser())
+    assert_every_flag_has_help(build_parser("x", original_by_default=False))
+    snake = _config(["--total_timesteps", "1024", "--min_timesteps", "512", "--no-warm_start"])
+    kebab = _config(["--total-timesteps", "1024", "--min-timesteps", "512", "--no-warm-start"])
+    assert snake == kebab and snake.total_timesteps == 1024 and not snake.warm_start
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--seed", "-1"], ["--seed", str(2**40)], ["--total_timesteps", "0"], ["--iterations", "0"],
+     ["--commission", "nan"], ["--point-size", "-0.1"], ["--test_fraction", "inf"], ["--parallel_candidates", "0"]],
+)  # fmt: skip
+def test_bad_numbers_are_one_line_and_exit_2_before_any_work(tmp_path, capsys, flags):
+    with pytest.raises(SystemExit) as caught:  # argparse stops before the command runs
+        train_ppo_optimized.main(["--data_path", str(tmp_path / "none.csv"), "--results_dir", str(tmp_path / "r"),
+                                  *flags])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert caught.value.code == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "r").exists()

@@ -8,63 +8,80 @@ from pathlib import Path
 
 from ppo_trading.bench import add_arguments as add_bench_arguments
 from ppo_trading.bench import bench_command
-from ppo_trading.cli import add_train_arguments, run_training
+from ppo_trading.cli import run_training
 from ppo_trading.compare import compare_runs
 from ppo_trading.data import generate_synthetic_xauusd, write_ohlc_csv
 from ppo_trading.features import clear_optimization_cache
 from ppo_trading.scaling import add_arguments as add_scaling_arguments
 from ppo_trading.scaling import scaling_command
-from trainkit import run_cli
+from ppo_trading.train_arguments import add_train_arguments
+from trainkit import validate
+from trainkit.cli import Command, build_parser, run_cli
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m ppo_trading",
-        description="Walk-forward RecurrentPPO gold trader: train, benchmark original vs optimized, compare runs.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train (optimized by default; --use_original_training for the original)")
-    add_train_arguments(train, original_by_default=False)
-    bench = commands.add_parser("bench", help="original vs optimized, interleaved, same seeds: benchmark.json")
-    add_bench_arguments(bench)
-    scaling = commands.add_parser(
-        "scaling", help="candidates/minute with 1, 2, ... workers for the process and Ray backends: scaling.json"
-    )
-    add_scaling_arguments(scaling)
-    compare = commands.add_parser("compare", help="compare two finished runs: a table and a plot")
-    compare.add_argument("--original", type=Path, required=True)
-    compare.add_argument("--optimized", type=Path, required=True)
-    compare.add_argument("--plot", type=Path, default=None)
-    generate = commands.add_parser("generate-data", help="write synthetic XAUUSDm 15-minute bars to a CSV")
-    generate.add_argument("--n_bars", type=int, default=50_000)
-    generate.add_argument("--seed", type=int, default=2024)
-    generate.add_argument("--out", type=Path, default=Path("data/XAUUSDm_15min.csv"))
-    clear = commands.add_parser("clear-cache", help="delete cached features")
-    clear.add_argument("--cache_dir", type=Path, default=None)
-    return parser
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--original", type=Path, required=True, help="results/<seed> of a finished original run")
+    parser.add_argument("--optimized", type=Path, required=True, help="results/<seed> of a finished optimized run")
+    parser.add_argument("--plot", default=None, help="PNG path (default: OPTIMIZED/comparison.png)")
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "train":
-        return run_training(args)
-    if args.command == "bench":
-        return bench_command(args)
-    if args.command == "scaling":
-        return scaling_command(args)
-    if args.command == "compare":
-        print(compare_runs(args.original, args.optimized, args.plot or args.optimized / "comparison.png"))
-        return 0
-    if args.command == "generate-data":
-        path = write_ohlc_csv(generate_synthetic_xauusd(args.n_bars, args.seed), args.out)
-        print(f"wrote {args.n_bars} bars to {path}")
-        return 0
+def _compare(args: argparse.Namespace) -> int:
+    plot = args.plot if args.plot is not None else args.optimized / "comparison.png"
+    print(compare_runs(args.original, args.optimized, plot))
+    return 0
+
+
+def _generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n-bars", "--n_bars", dest="n_bars", type=validate.int_in_range(2, 10**8), default=50_000,
+                        help="number of 15-minute bars")  # fmt: skip
+    parser.add_argument("--seed", type=validate.seed, default=2024, help="generator seed")
+    parser.add_argument("--out", default="data/XAUUSDm_15min.csv", help="CSV path (written atomically)")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    path = write_ohlc_csv(generate_synthetic_xauusd(args.n_bars, args.seed), args.out)
+    print(f"wrote {args.n_bars} bars to {path}")
+    return 0
+
+
+def _clear_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache-dir", "--cache_dir", dest="cache_dir", default=None,
+                        help="feature cache folder (default: $PPO_TRADING_CACHE or ~/.cache/ppo_trading)")  # fmt: skip
+
+
+def _clear(args: argparse.Namespace) -> int:
     print(f"removed {clear_optimization_cache(args.cache_dir)} cached feature files")
     return 0
 
 
+COMMANDS = [
+    Command(
+        "train",
+        "train (optimized by default; --use-original-training for the original)",
+        lambda p: add_train_arguments(p, original_by_default=False),
+        run_training,
+    ),
+    Command("bench", "every arm, interleaved, same seeds: benchmark.json", add_bench_arguments, bench_command),
+    Command(
+        "scaling",
+        "candidates/minute with 1, 2, ... workers for the process and Ray backends: scaling.json",
+        add_scaling_arguments,
+        scaling_command,
+    ),
+    Command("compare", "compare two finished runs: a table and a plot", _compare_arguments, _compare),
+    Command("generate-data", "write synthetic XAUUSDm 15-minute bars to a CSV", _generate_arguments, _generate),
+    Command("clear-cache", "delete cached features", _clear_arguments, _clear),
+]
+
+
+def build_main_parser() -> argparse.ArgumentParser:
+    return build_parser(
+        "ppo_trading", "Walk-forward RecurrentPPO trader: train, benchmark original vs optimized, compare.", COMMANDS
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(_main, argv, prog="ppo_trading")
+    return run_cli(build_main_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from collections.abc import Sequence
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trainkit import ConfigError, DataError, run_cli
+from trainkit.cli import TrainkitArgumentParser
 from trainkit.plotting import new_figure, save_figure
 
 __all__ = ["compare_runs", "main"]
@@ -101,7 +101,7 @@ def _plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = TrainkitArgumentParser(
         prog="compare_training_methods.py", description="Compare an original and an optimized run (same data)."
     )
     parser.add_argument("--original", type=Path, required=True, help="results/<seed> of the original run")

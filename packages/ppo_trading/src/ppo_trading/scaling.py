@@ -22,7 +22,7 @@ from typing import Any
 from ppo_trading.data import data_sha256, generate_synthetic_xauusd
 from ppo_trading.presets import BENCH_DATA_SEED, PRESETS
 from ppo_trading.utils.training_utils_optimized import BACKENDS, TrainingConfig, train_walk_forward_optimized
-from trainkit import ConfigError, atomic_write, progress_bar
+from trainkit import ConfigError, atomic_write, progress_bar, validate
 from trainkit.benchmark import current_command
 
 __all__ = ["add_arguments", "measure_scaling", "scaling_command"]
@@ -31,14 +31,17 @@ DECIDED = ("iteration", "candidate", "seed", "env_steps", "val_score", "selected
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--backends", nargs="+", choices=sorted(BACKENDS), default=["process", "ray"])
-    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2], help="worker counts to compare")
-    parser.add_argument("--candidates", type=int, default=4, help="candidates in the measured iteration")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions of every cell")
+    parser.add_argument("--backends", nargs="+", choices=sorted(BACKENDS), default=["process", "ray"],
+                        help="executors to measure")  # fmt: skip
+    parser.add_argument("--workers", nargs="+", type=validate.positive_int, default=[1, 2], help="worker counts")
+    parser.add_argument("--candidates", type=validate.positive_int, default=4, help="candidates per iteration")
+    parser.add_argument("--repeats", type=validate.positive_int, default=2, help="interleaved repetitions per cell")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="candidate size (timesteps)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ray-address", "--ray_address", dest="ray_address", default=None)
-    parser.add_argument("--out", type=Path, default=Path("reports/distributed/ppo_trading"))
+    parser.add_argument("--seed", type=validate.int_in_range(0, 4_294_966), default=0, help="random seed")
+    parser.add_argument("--ray-address", "--ray_address", dest="ray_address", default=None,
+                        help="Ray cluster address ('auto' or HOST:PORT); default: a local Ray")  # fmt: skip
+    parser.add_argument("--out", type=validate.output_dir, default=Path("reports/distributed/ppo_trading"),
+                        help="output folder for scaling.json")  # fmt: skip
     return parser
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ppo_trading.cli import train_main
-from trainkit import run_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(lambda a: train_main(a, "train_ppo.py", original_by_default=True), argv, prog="train_ppo.py")
+    return train_main(argv, "train_ppo.py", original_by_default=True)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ppo_trading.cli import train_main
-from trainkit import run_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    prog = "train_ppo_optimized.py"
-    return run_cli(lambda a: train_main(a, prog, original_by_default=False), argv, prog=prog)
+    return train_main(argv, "train_ppo_optimized.py", original_by_default=False)
 
 
 if __name__ == "__main__":
