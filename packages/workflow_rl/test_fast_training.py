@@ -8,7 +8,6 @@ writes wall time, episodes/s and the trained return of every run, plus the media
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -16,20 +15,25 @@ import tempfile
 from pathlib import Path
 
 import torch
-from workflow_rl.trainer import TrainConfig, train, with_path
+from workflow_rl.config import TrainConfig, with_trainer
+from workflow_rl.trainer import train
 from workflow_rl.workflows import parse_workflow
 
-from trainkit import run_cli
+from trainkit import atomic_write, run_cli
+from trainkit import validate as v
 from trainkit.benchmark import machine_info
+from trainkit.cli import TrainkitArgumentParser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-envs", type=int, default=32)
-    parser.add_argument("--episodes", type=int, default=320)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--workflow", default="op_server,enterprise,defender,op_host,user")
-    parser.add_argument("--out", type=Path, default=Path("speed_comparison.json"))
+    parser = TrainkitArgumentParser(prog="test_fast_training.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--n-envs", type=v.positive_int, default=32, help="parallel environments")
+    parser.add_argument("--episodes", type=v.positive_int, default=320, help="training episodes per run")
+    parser.add_argument("--seeds", type=v.positive_int, default=3, help="seeds per trainer (runs interleaved)")
+    parser.add_argument(
+        "--workflow", default="op_server,enterprise,defender,op_host,user", help="the workflow both trainers train"
+    )
+    parser.add_argument("--out", type=Path, default=Path("speed_comparison.json"), help="JSON file to write")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     runs: dict[str, list[dict]] = {"original": [], "fast": []}
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                     out=Path(folder),
                     compliance_threshold=None,
                 )
-                result = train(with_path(config, path), show_progress=False)
+                result = train(with_trainer(config, path), show_progress=False)
             runs[path].append(
                 {
                     "seed": seed,
@@ -53,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                     "episodes_per_s": result.episodes_per_s,
                     "eval_return": result.eval_return,
                     "time_split_s": result.time_split,
+                    "cpu_split_s": result.cpu_split,
                 }
             )
             print(f"{path:8s} seed {seed}: {result.episodes_per_s:8.1f} eps/s, return {result.eval_return:8.1f}")
@@ -65,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "speedup_wall_median": statistics.median(speedups),
     }
-    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    with atomic_write(args.out, "w") as handle:
+        handle.write(json.dumps(document, indent=2) + "\n")
     print(f"median speedup (original/fast wall time): {document['speedup_wall_median']:.2f}x -> {args.out}")
     return 0
 

@@ -7,11 +7,12 @@ import sys
 
 import pytest
 from workflow_rl.cli import main
+from workflow_rl.config import TrainConfig, with_trainer
 from workflow_rl.distributed import RAY_INSTALL_HINT
 from workflow_rl.search import LocalBackend
-from workflow_rl.trainer import TrainConfig, train, with_path
+from workflow_rl.trainer import train
 
-from trainkit import ConfigError, run_cli
+from trainkit import ConfigError
 
 
 def _episodes_without_wall_time(folder):
@@ -33,8 +34,8 @@ def test_isolated_trials_give_the_in_process_search_results(tmp_path):
 
 
 def test_isolated_backend_refuses_the_original_path(tmp_path):
-    config = with_path(TrainConfig(n_envs=2, total_episodes=2, out=tmp_path), "original")
-    with pytest.raises(ConfigError, match="fast path"):
+    config = with_trainer(TrainConfig(n_envs=2, total_episodes=2, out=tmp_path), "original")
+    with pytest.raises(ConfigError, match="fast trainer"):
         train(config, backend=LocalBackend(isolated=True), show_progress=False)
 
 
@@ -48,10 +49,11 @@ def test_isolated_backend_refuses_the_original_path(tmp_path):
 )
 def test_ray_paths_without_ray_name_the_extra_in_one_line(argv, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # what Python does for a package that is not installed
-    assert run_cli(main, [*argv, "--out", str(tmp_path / "out")], prog="workflow_rl") == 2
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and RAY_INSTALL_HINT in err
-    assert not (tmp_path / "out").exists()
+    # the output folder is probed (created, then a test file removed) before any work: nothing is left in it
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_the_base_package_does_not_import_ray():

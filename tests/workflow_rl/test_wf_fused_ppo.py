@@ -6,8 +6,9 @@ import csv
 
 import pytest
 import torch
+from workflow_rl.config import TrainConfig, with_trainer
 from workflow_rl.ppo import STAT_NAMES, ActorCritic, FusedActorCritic, PPOConfig, make_optimizer, ppo_update
-from workflow_rl.trainer import TrainConfig, train, with_path
+from workflow_rl.trainer import train
 
 
 def _copy_into_fused(plain: ActorCritic, fused: FusedActorCritic) -> None:
@@ -67,7 +68,7 @@ def test_update_returns_its_statistics(fused):
 
 def test_episode_log_carries_the_ppo_statistics(tmp_path):
     config = TrainConfig(n_envs=8, total_episodes=24, max_episodes=24, workflow=(2, 1, 0, 3, 4), out=tmp_path)
-    train(with_path(config, "fast"), show_progress=False)
+    train(with_trainer(config, "fast"), show_progress=False)
     with open(tmp_path / "episodes.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 24 and all(rows[-1][name] != "" for name in STAT_NAMES)
@@ -79,5 +80,5 @@ def test_compiled_loss_trains_and_reports_its_compile_time(tmp_path):
     config = TrainConfig(
         n_envs=8, total_episodes=16, max_episodes=16, workflow=(2, 1, 0, 3, 4), out=tmp_path, compile=True
     )
-    result = train(with_path(config, "fast"), show_progress=False)
+    result = train(with_trainer(config, "fast"), show_progress=False)
     assert result.compile_s > 0 and result.episodes == 16

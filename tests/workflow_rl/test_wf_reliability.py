@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 from workflow_rl.cli import main
+from workflow_rl.config import TrainConfig, with_trainer
 from workflow_rl.shm_engine import SHM_PREFIX, SharedMemoryEngine, WorkerDiedError
 from workflow_rl.sim import OBS_DIM
-from workflow_rl.trainer import TrainConfig, train, with_path
+from workflow_rl.trainer import train
 
-from trainkit import CheckpointError, ConfigError, load_checkpoint, run_cli
+from trainkit import CheckpointError, ConfigError, load_checkpoint
 
 WORKFLOW = "op_server,enterprise,defender,op_host,user"
 
@@ -53,7 +54,7 @@ def test_killed_worker_is_reported_others_stop_and_no_shared_memory_leaks():
 
 
 def _start_original(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
-    command = [sys.executable, "-m", "workflow_rl", "train", "--path", "original", "--n-envs", "4"]
+    command = [sys.executable, "-m", "workflow_rl", "train", "--trainer", "original", "--n-envs", "4"]
     command += ["--total-episodes", "4000", "--max-episodes", "4000", "--workflow", WORKFLOW]
     command += ["--compliance-threshold", "1.0", "--out", str(tmp_path)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -123,7 +124,7 @@ def _rows_without_time(path: Path) -> list[dict[str, str]]:
 def test_fast_trainer_killed_hard_resumes_to_the_uninterrupted_run(tmp_path):
     total = 192
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    base = [sys.executable, "-m", "workflow_rl", "train", "--path", "fast", "--n-envs", "32"]
+    base = [sys.executable, "-m", "workflow_rl", "train", "--trainer", "fast", "--n-envs", "32"]
     base += ["--total-episodes", str(total), "--max-episodes", str(total), "--workflow", WORKFLOW]
     base += ["--compliance-threshold", "1.0", "--checkpoint-every-s", "0"]
     proc = subprocess.Popen([*base, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -151,7 +152,7 @@ def test_fast_trainer_killed_hard_resumes_to_the_uninterrupted_run(tmp_path):
 
 
 def test_rerunning_a_finished_run_trains_nothing_more(tmp_path):
-    config = with_path(
+    config = with_trainer(
         TrainConfig(
             n_envs=8, total_episodes=16, max_episodes=16, workflow=(2, 1, 0, 3, 4), out=tmp_path, eval_episodes=8
         ),
@@ -164,13 +165,15 @@ def test_rerunning_a_finished_run_trains_nothing_more(tmp_path):
 
 
 def test_corrupt_checkpoint_and_changed_settings_are_one_line_errors(tmp_path, capsys):
-    config = with_path(TrainConfig(n_envs=4, total_episodes=8, max_episodes=8, out=tmp_path, eval_episodes=4), "fast")
+    config = with_trainer(
+        TrainConfig(n_envs=4, total_episodes=8, max_episodes=8, out=tmp_path, eval_episodes=4), "fast"
+    )
     train(config, show_progress=False)
     with pytest.raises(ConfigError, match="other settings"):
         train(TrainConfig(**{**config.__dict__, "seed": 1}), show_progress=False)
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     argv = ["train", "--n-envs", "4", "--total-episodes", "8", "--out", str(tmp_path)]
-    assert run_cli(main, argv, prog="workflow_rl") == 2
+    assert main(argv) == 2
     stderr = capsys.readouterr().err
     assert "checkpoint" in stderr and stderr.count("\n") == 1
     with pytest.raises(CheckpointError):

@@ -9,9 +9,10 @@ from dataclasses import replace
 import pytest
 from workflow_rl.baselines import evaluate_policy, make_baseline
 from workflow_rl.cli import main
-from workflow_rl.trainer import TrainConfig, train, with_path
+from workflow_rl.config import TrainConfig, with_trainer
+from workflow_rl.trainer import train
 
-from trainkit import ConfigError, run_cli
+from trainkit import ConfigError
 
 BENCH_WORKFLOW = (2, 1, 0, 3, 4)
 
@@ -27,7 +28,7 @@ def _config(path, tmp_path, **overrides):
         "compliance_threshold": None,
         **overrides,
     }
-    return with_path(TrainConfig(**settings), path)
+    return with_trainer(TrainConfig(**settings), path)
 
 
 @pytest.mark.parametrize("path", ["original", "fast"])
@@ -76,13 +77,14 @@ def test_cli_train_writes_a_summary_and_baselines_prints_the_table(tmp_path, cap
     argv = ["train", "--n-envs", "4", "--total-episodes", "8", "--max-episodes", "8", "--out", str(out)]
     assert main([*argv, "--workflow", "user,op_host,op_server,enterprise,defender"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["episodes"] == 8 and summary["path"] == "fast"
+    assert summary["episodes"] == 8 and summary["trainer"] == "fast"
     assert main(["baselines", "--episodes", "20"]) == 0
     assert "react_restore" in capsys.readouterr().out
 
 
 def test_cli_bad_workflow_is_one_line(tmp_path, capsys):
-    code = run_cli(main, ["train", "--workflow", "user,user", "--out", str(tmp_path)], prog="workflow_rl")
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--workflow", "user,user", "--out", str(tmp_path)])
     stderr = capsys.readouterr().err
-    assert code == 2
+    assert stopped.value.code == 2
     assert stderr.count("\n") == 1 and "--workflow" in stderr

@@ -28,9 +28,10 @@ import torch
 from trainkit import RunResult, build_benchmark, resolve_device, run_interleaved, write_benchmark
 from trainkit.benchmark import current_command
 from workflow_rl.baselines import BASELINES, evaluate_policy, make_baseline
+from workflow_rl.config import TrainConfig, TrainResult, with_trainer
 from workflow_rl.shm_engine import SharedMemoryEngine
 from workflow_rl.sim import EPISODE_STEPS, N_ACTIONS, NetDefenseEnv, NetDefenseSim
-from workflow_rl.trainer import TrainConfig, TrainResult, train, with_path
+from workflow_rl.trainer import train
 from workflow_rl.workflows import DEFAULT_ALIGNMENT_LAMBDA, parse_workflow, workflow_name
 
 __all__ = ["BENCH_WORKFLOW", "PRESETS", "run_bench"]
@@ -101,7 +102,7 @@ def _config(path: str, n_envs: int, episodes: int, seed: int, out: Path, device:
         checkpoint_every_s=float("inf"),
         eval_episodes=eval_episodes,
     )
-    return with_path(base, path)
+    return with_trainer(base, path)
 
 
 def _train(path: str, n_envs: int, episodes: int, seed: int, device: str, eval_episodes: int = 50) -> TrainResult:
@@ -389,3 +390,16 @@ def run_bench(preset: str, seeds: int | None, out: Path, device: str = "auto") -
     out.mkdir(parents=True, exist_ok=True)
     _plots(out, results, throughput)
     return write_benchmark(out, doc)
+
+
+def add_arguments(parser) -> None:
+    """The ``bench`` subcommand's flags."""
+    from trainkit.benchmark import add_bench_arguments
+
+    add_bench_arguments(parser)
+
+
+def run(args) -> int:
+    path = run_bench(args.preset, args.seeds, args.out or Path("reports/bench/workflow_rl"), args.device)
+    print(f"wrote {path}")
+    return 0

@@ -1,6 +1,8 @@
-"""``python -m workflow_rl train|bench|baselines|rllib|rllib-scaling``; the seed's scripts call :func:`train_main`.
+"""``python -m workflow_rl train|bench|baselines|rllib|rllib-scaling``, on trainkit's CLI convention.
 
-The Ray paths (``rllib``, ``rllib-scaling``, ``train --backend ray``) import Ray only when they run.
+The ``train`` flags are generated from :class:`workflow_rl.config.TrainConfig`; ``--trainer`` picks the
+original or the fast trainer. The seed's scripts (``parallel-train-workflow-rl[-fast]``) call
+:func:`train_main` with the trainer fixed. The Ray commands import Ray only when they run.
 """
 
 from __future__ import annotations
@@ -12,71 +14,76 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from trainkit import ConfigError
-from trainkit.benchmark import add_bench_arguments, current_command
+from trainkit import atomic_write
+from trainkit import validate as v
+from trainkit.benchmark import current_command
+from trainkit.cli import (
+    Command,
+    TrainkitArgumentParser,
+    add_config_arguments,
+    build_parser,
+    config_from_args,
+    run_cli,
+    set_handler,
+)
 from workflow_rl.baselines import BASELINES, evaluate_policy, make_baseline
+from workflow_rl.config import FAST, INTERNAL_FIELDS, ORIGINAL, TRAINERS, TrainConfig, with_trainer
 from workflow_rl.distributed import ray_session, require_ray
 from workflow_rl.logs import default_log_dir
 from workflow_rl.sim import RED_AGENTS
-from workflow_rl.trainer import FAST, ORIGINAL, TrainConfig, train, with_path
-from workflow_rl.workflows import ALL_WORKFLOWS, DEFAULT_ALIGNMENT_LAMBDA, parse_workflow, workflow_name
+from workflow_rl.trainer import train
+from workflow_rl.workflows import ALL_WORKFLOWS, parse_workflow, workflow_name
 
-__all__ = ["build_parser", "main", "train_main"]
+__all__ = ["main", "make_parser", "train_main"]
 
-DEFAULT_BENCH_OUT = Path("reports/bench/workflow_rl")
 DEFAULT_SCALING_OUT = Path("reports/distributed/workflow_rl")
 RAY_ADDRESS_HELP = (
     "Ray cluster to join: 'auto' (the cluster `ray start` runs on this node; an error if none) or host:port; "
     "default: Ray's rule ($RAY_ADDRESS, else a cluster `ray start` runs on this node, else a local Ray for this run)"
 )
+DEFAULT_WORKFLOW = workflow_name(ALL_WORKFLOWS[0])
 
 
-def add_train_arguments(parser: argparse.ArgumentParser, path: str | None) -> None:
-    if path is None:
+def _workflow(text: str) -> tuple[int, ...]:
+    try:
+        return parse_workflow(text)
+    except Exception as error:  # parse_workflow raises ConfigError; argparse wants a one-line type error
+        raise v.ValidationError(str(error)) from None
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, trainer: str | None) -> None:
+    if trainer is None:
         parser.add_argument(
-            "--path",
-            choices=("fast", "original"),
+            "--trainer",
+            choices=tuple(TRAINERS),
             default="fast",
-            help="fast: one batched process; original: one process per env + shared memory",
+            help="fast: the batched VectorEnv in one process; original: one process per env + shared memory",
         )
-    parser.add_argument("--n-envs", type=int, default=200, help="parallel environments (default 200)")
-    parser.add_argument("--total-episodes", type=int, default=100_000, help="episode budget of the whole run")
-    parser.add_argument("--max-episodes", type=int, default=50, help="episode cap per workflow")
+    else:
+        parser.set_defaults(trainer=trainer)
+    add_config_arguments(
+        parser,
+        TrainConfig,
+        aliases={"torch_threads": ["--threads"]},
+        exclude=(*INTERNAL_FIELDS, "update_steps", "workflow"),
+    )
     parser.add_argument(
         "--update-steps",
-        type=int,
+        type=v.positive_int,
         default=None,
         help=f"env steps per PPO update (default: fast {FAST['update_steps']}, original {ORIGINAL['update_steps']})",
     )
-    parser.add_argument("--red-agent", choices=RED_AGENTS, default="bline", help="scripted attacker")
     parser.add_argument(
         "--workflow",
+        type=_workflow,
         default=None,
         help="train one workflow, e.g. op_server,enterprise,defender,op_host,user (default: GP-UCB search)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
-    parser.add_argument(
-        "--out", type=Path, default=None, help="log folder (default logs/exp_<timestamp>_fast/); rerun to resume"
-    )
-    parser.add_argument("--alignment-lambda", type=float, default=DEFAULT_ALIGNMENT_LAMBDA, help="alignment weight")
-    parser.add_argument("--compliance-threshold", type=float, default=0.95, help="stop a workflow at this compliance")
-    parser.add_argument("--patience", type=int, default=0, help="stop a workflow after this many checks w/o gain")
-    parser.add_argument("--min-episodes", type=int, default=0, help="episodes per workflow before early stopping")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--mixed-precision", action="store_true", help="bfloat16 autocast in updates (CUDA only)")
-    parser.add_argument("--torch-threads", type=int, default=1)
-    parser.add_argument(
-        "--compile", action="store_true", help="torch.compile the PPO loss (compile time reported apart)"
-    )
-    parser.add_argument(
-        "--checkpoint-every-s", type=float, default=30.0, help="seconds between checkpoints (episode boundaries)"
     )
     parser.add_argument(
         "--backend",
         choices=("local", "ray"),
         default="local",
-        help="run each workflow's training here (local) or as a Ray Tune trial (ray; fast path only)",
+        help="run each workflow's training here (local) or as a Ray Tune trial (ray; fast trainer only)",
     )
     parser.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP + " (--backend ray)")
     parser.add_argument(
@@ -85,38 +92,15 @@ def add_train_arguments(parser: argparse.ArgumentParser, path: str | None) -> No
         help="where Ray Tune keeps trial results (--backend ray): on a multi-node cluster a folder every node "
         "shares or a cloud URI; default a temporary folder on this machine",
     )
-    if path is not None:
-        parser.set_defaults(path=path)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    config = with_path(
-        TrainConfig(
-            n_envs=args.n_envs,
-            total_episodes=args.total_episodes,
-            max_episodes=args.max_episodes,
-            red_agent=args.red_agent,
-            workflow=parse_workflow(args.workflow) if args.workflow else None,
-            seed=args.seed,
-            device=args.device,
-            out=args.out,
-            alignment_lambda=args.alignment_lambda,
-            compliance_threshold=args.compliance_threshold,
-            patience=args.patience,
-            min_episodes=args.min_episodes,
-            lr=args.lr,
-            mixed_precision=args.mixed_precision,
-            torch_threads=args.torch_threads,
-            checkpoint_every_s=args.checkpoint_every_s,
-            compile=args.compile,
-        ),
-        args.path,
-    )
+    config = with_trainer(config_from_args(TrainConfig, args), args.trainer)
     if args.update_steps is not None:
         config = replace(config, update_steps=args.update_steps)
     if args.backend == "ray":
         if config.engine != "batched":
-            raise ConfigError("--backend ray runs the fast path only (the original path forks its own env workers)")
+            raise v.ValidationError("--backend ray runs the fast trainer only (the original forks its env workers)")
         with ray_session(args.ray_address):
             from workflow_rl.tune_backend import RayTuneBackend
 
@@ -128,7 +112,7 @@ def _run_train(args: argparse.Namespace) -> int:
         result = train(config)
     summary = {
         "out": str(result.out),
-        "path": args.path,
+        "trainer": args.trainer,
         "episodes": result.episodes,
         "updates": result.updates,
         "wall_s": round(result.wall_s, 3),
@@ -137,27 +121,24 @@ def _run_train(args: argparse.Namespace) -> int:
         "eval_return": round(result.eval_return, 2),
         "eval_compliance": None if math.isnan(result.eval_compliance) else round(result.eval_compliance, 3),
         "workflows": result.workflows,
-        "time_split_s": {k: round(v, 3) for k, v in result.time_split.items()},
+        "time_split_s": {k: round(val, 3) for k, val in result.time_split.items()},
+        "cpu_split_s": {k: round(val, 3) for k, val in result.cpu_split.items()},
     }
-    (result.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with atomic_write(result.out / "summary.json", "w") as handle:
+        handle.write(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return 0
 
 
-def _run_bench(args: argparse.Namespace) -> int:
-    from workflow_rl.bench import run_bench
-
-    if args.seeds is not None and args.seeds < 1:
-        raise ConfigError("--seeds must be >= 1")
-    path = run_bench(args.preset, args.seeds, args.out or DEFAULT_BENCH_OUT, args.device)
-    print(f"wrote {path}")
-    return 0
+def _add_baselines_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--red-agent", choices=RED_AGENTS, default="bline", help="scripted attacker")
+    parser.add_argument("--workflow", type=_workflow, default=parse_workflow(DEFAULT_WORKFLOW), help="priority order")
+    parser.add_argument("--episodes", type=v.positive_int, default=500, help="seeded episodes per baseline")
+    parser.add_argument("--seed", type=v.seed, default=0, help="random seed, in [0, 2**32)")
 
 
 def _run_baselines(args: argparse.Namespace) -> int:
-    if args.episodes < 1:
-        raise ConfigError("--episodes must be >= 1")
-    workflow = parse_workflow(args.workflow)
+    workflow = args.workflow
     print(f"red={args.red_agent} workflow={workflow_name(workflow)} episodes={args.episodes} seed={args.seed}")
     print(f"{'policy':<16} {'return':>9} {'std':>7} {'compliance':>10}")
     for name in BASELINES:
@@ -228,61 +209,88 @@ def _add_rllib_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="workflow_rl", description="Workflow-conditioned PPO on a batched network-defence simulator."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    train_parser = commands.add_parser("train", help="train a defender (fast or original path); resumes in --out")
-    add_train_arguments(train_parser, None)
-    train_parser.set_defaults(handler=_run_train)
-    bench_parser = commands.add_parser("bench", help="original vs fast benchmark; writes benchmark.json + plots")
-    add_bench_arguments(bench_parser)
-    bench_parser.set_defaults(handler=_run_bench)
-    baselines_parser = commands.add_parser("baselines", help="score the scripted baselines")
-    baselines_parser.add_argument("--red-agent", choices=RED_AGENTS, default="bline")
-    baselines_parser.add_argument("--workflow", default="op_server,enterprise,defender,op_host,user")
-    baselines_parser.add_argument("--episodes", type=int, default=500)
-    baselines_parser.add_argument("--seed", type=int, default=0)
-    baselines_parser.set_defaults(handler=_run_baselines)
+def _add_rllib_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--envs-per-runner", type=v.positive_int, default=4, help="envs each env runner steps")
+    parser.add_argument("--train-batch", type=v.positive_int, default=2000, help="env steps per PPO iteration")
+    parser.add_argument("--lr", type=v.positive_float, default=1e-3, help="learning rate")
+    parser.add_argument("--seed", type=v.seed, default=0, help="random seed, in [0, 2**32)")
+    parser.add_argument("--red-agent", choices=RED_AGENTS, default="bline", help="scripted attacker")
+    parser.add_argument("--workflow", default=DEFAULT_WORKFLOW, help="priority order the env encodes")
+    parser.add_argument("--eval-episodes", type=v.positive_int, default=200, help="seeded evaluation episodes")
+    parser.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP)
 
-    rllib_parser = commands.add_parser(
+
+def _add_rllib(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env-runners", type=v.positive_int, default=1, help="RLlib env runners (Ray actors)")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--iterations", type=v.positive_int, default=6, help="total training iterations")
+    budget.add_argument("--timesteps", type=v.positive_int, default=None, help="or: total env steps")
+    parser.add_argument("--out", type=v.output_dir, default=None, help="output folder (default logs/exp_<time>_rllib/)")
+    _add_rllib_arguments(parser)
+
+
+def _add_rllib_scaling(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env-runners", type=v.positive_int, nargs="+", default=[1, 2], help="counts to compare")
+    parser.add_argument("--iterations", type=v.positive_int, default=4, help="iterations per run; the first warms up")
+    parser.add_argument("--repeats", type=v.positive_int, default=3, help="interleaved runs per count")
+    parser.add_argument(
+        "--out", type=v.output_dir, default=str(DEFAULT_SCALING_OUT), help="writes DIR/rllib_scaling.json"
+    )
+    parser.set_defaults(timesteps=None)
+    _add_rllib_arguments(parser)
+
+
+def _add_bench(parser: argparse.ArgumentParser) -> None:
+    from workflow_rl.bench import add_arguments
+
+    add_arguments(parser)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from workflow_rl.bench import run
+
+    return run(args)
+
+
+COMMANDS = (
+    Command(
+        "train",
+        "train a defender (original or fast trainer); resumes in --out",
+        lambda parser: add_train_arguments(parser, None),
+        _run_train,
+    ),
+    Command("bench", "original vs fast benchmark (contract v2); writes benchmark.json + plots", _add_bench, _run_bench),
+    Command("baselines", "score the scripted baselines", _add_baselines_arguments, _run_baselines),
+    Command(
         "rllib",
-        help="RLlib PPO on the defence simulator, then PPO vs random on the same seeded episodes (needs Ray)",
-        description="Train RLlib's PPO on the single-env simulator with K env runners, evaluate it and the random "
-        "baseline on the same seeded episodes, write DIR/rllib.json and DIR/rllib_curve.png. The algorithm is "
-        "checkpointed into DIR/checkpoint after every iteration (RLlib's save_to_path); rerunning the same "
-        "command with the same --out resumes from it and trains up to the same total budget.",
-    )
-    rllib_parser.add_argument("--env-runners", type=int, default=1, help="RLlib env runners (Ray actors; default 1)")
-    budget = rllib_parser.add_mutually_exclusive_group()
-    budget.add_argument("--iterations", type=int, default=6, help="total training iterations (default 6)")
-    budget.add_argument("--timesteps", type=int, default=None, help="or: total env steps")
-    rllib_parser.add_argument("--out", type=Path, default=None, help="output folder (default logs/exp_<time>_rllib/)")
-    _add_rllib_arguments(rllib_parser)
-    rllib_parser.set_defaults(handler=_run_rllib)
-
-    scaling_parser = commands.add_parser(
+        "RLlib PPO on the defence simulator, then PPO vs random on the same seeded episodes (needs Ray); "
+        "checkpointed into DIR/checkpoint after every iteration, rerun with the same --out to resume",
+        _add_rllib,
+        _run_rllib,
+    ),
+    Command(
         "rllib-scaling",
-        help="env steps/s of RLlib PPO with each env-runner count, interleaved, same seed (needs Ray)",
-    )
-    scaling_parser.add_argument("--env-runners", type=int, nargs="+", default=[1, 2], help="counts to compare")
-    scaling_parser.add_argument("--iterations", type=int, default=4, help="iterations per run; the first is warm-up")
-    scaling_parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per count (default 3)")
-    scaling_parser.add_argument("--out", type=Path, default=DEFAULT_SCALING_OUT, help="writes DIR/rllib_scaling.json")
-    scaling_parser.set_defaults(timesteps=None)
-    _add_rllib_arguments(scaling_parser)
-    scaling_parser.set_defaults(handler=_run_rllib_scaling)
-    return parser
+        "env steps/s of RLlib PPO with each env-runner count, interleaved, same seed (needs Ray)",
+        _add_rllib_scaling,
+        _run_rllib_scaling,
+    ),
+)
+
+
+def make_parser() -> TrainkitArgumentParser:
+    return build_parser("workflow_rl", "Workflow-conditioned PPO on a batched network-defence simulator.", COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.handler(args)
+    return run_cli(make_parser(), argv)
 
 
-def train_main(path: str, argv: Sequence[str] | None = None) -> int:
-    """The seed scripts' entry: the train flags with ``path`` fixed."""
-    parser = argparse.ArgumentParser(description=f"Train the workflow-conditioned defender ({path} path).")
-    add_train_arguments(parser, path)
-    return _run_train(parser.parse_args(argv))
+def train_main(trainer: str, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """The seed scripts' entry: the train flags with the trainer fixed."""
+    parser = TrainkitArgumentParser(
+        prog=prog or f"parallel-train-workflow-rl{'-fast' if trainer == 'fast' else ''}",
+        description=f"Train the workflow-conditioned defender ({trainer} trainer).",
+    )
+    add_train_arguments(parser, trainer)
+    set_handler(parser, _run_train)
+    return run_cli(parser, argv)

@@ -1,11 +1,16 @@
-"""Original path (the seed's script name): one process per env, shared memory, update every 100 steps."""
+"""The seed's script name for the original trainer: ``parallel-train-workflow-rl``, or
+``python workflow_rl/parallel_train_workflow_rl.py`` from the package folder; the train flags, trainer fixed."""
 
 from __future__ import annotations
 
 import sys
 
-from trainkit import run_cli
 from workflow_rl.cli import train_main
 
+
+def main() -> None:
+    sys.exit(train_main("original", sys.argv[1:]))
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(lambda argv: train_main("original", argv), prog="parallel_train_workflow_rl"))
+    main()

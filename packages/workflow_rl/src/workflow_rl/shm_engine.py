@@ -179,11 +179,12 @@ class SharedMemoryEngine:
         self.rank = rank_of_type(workflow)
         self._broadcast("workflow", [workflow] * self.n_envs)
 
-    def reset(self) -> np.ndarray:
+    def reset(self) -> tuple[np.ndarray, dict]:
         self._broadcast("reset")
-        return self.obs.copy()
+        return self.obs.copy(), {}
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """``gymnasium.vector.VectorEnv.step``'s tuple, autoresetting on the same step (every env ends together)."""
         kind, host = decode_actions(actions)
         is_fix = (kind == 2) | (kind == 3)
         compromised = np.stack(self._broadcast("true_state"))
@@ -194,7 +195,11 @@ class SharedMemoryEngine:
         self._broadcast("step", [int(a) for a in actions])
         env_reward = self.reward.copy()
         info = {"env_reward": env_reward, "alignment": alignment, "fix": is_fix, "compliant": compliant}
-        return self.obs.copy(), env_reward + alignment, self.done.copy(), info
+        obs, truncated = self.obs.copy(), self.done.copy()
+        if truncated.all():
+            info["final_obs"] = obs
+            obs = self.reset()[0]
+        return obs, env_reward + alignment, np.zeros(self.n_envs, dtype=bool), truncated, info
 
     def close(self) -> None:
         if self._finalizer.alive:

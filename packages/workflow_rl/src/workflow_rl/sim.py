@@ -335,6 +335,10 @@ class NetDefenseVectorEnv(VectorEnv):
             self.action_space.seed(seed)
         return self.sim.reset(), {}
 
+    def set_workflow(self, workflow: tuple[int, ...]) -> None:
+        """Condition every env on another workflow (the trainer moves through several)."""
+        self.sim.set_workflow(workflow)
+
     def step(self, actions: np.ndarray):
         obs, reward, truncated, info = self.sim.step(actions)
         terminated = np.zeros(self.num_envs, dtype=bool)

@@ -1,7 +1,7 @@
 """The GP-UCB search's trials as Ray Tune trials (``train --backend ray``).
 
 Each workflow's training is one Tune trial (``tune.Tuner`` over ``tune.grid_search`` of the workflows,
-one CPU each). The trial is the trainer's :class:`~workflow_rl.trainer.IsolatedTrial`: it carries its
+one CPU each). The trial is the trainer's :class:`~workflow_rl.trial.IsolatedTrial`: it carries its
 whole starting state (weights, optimizer, RNG states) through the object store (``tune.with_parameters``)
 and reports its end state as a Tune checkpoint, which the trainer applies. The search itself
 (``GPUCBSearch``, inheritance, early stopping, checkpoints) is the trainer's, unchanged. Import this
@@ -20,7 +20,7 @@ from ray import tune
 
 from trainkit import load_checkpoint, save_checkpoint
 from workflow_rl.search import WorkflowResult
-from workflow_rl.trainer import IsolatedTrial, TrialOutcome, TrialState
+from workflow_rl.trial import IsolatedTrial, TrialOutcome, TrialState
 from workflow_rl.workflows import workflow_name
 
 __all__ = ["RayTuneBackend"]

@@ -1,0 +1,68 @@
+"""The design document's commands work as written from the package folder, and every flag has help."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from workflow_rl.cli import make_parser
+
+from trainkit.cli import assert_every_flag_has_help
+
+PACKAGE = Path(__file__).resolve().parents[2] / "packages" / "workflow_rl"
+BIN = Path(sys.executable).parent
+
+
+def test_every_flag_has_help():
+    assert_every_flag_has_help(make_parser())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(BIN / "parallel-train-workflow-rl"), "--help"],
+        [str(BIN / "parallel-train-workflow-rl-fast"), "--help"],
+        [str(BIN / "workflow-rl"), "--help"],
+        [str(BIN / "workflow-rl-bench"), "--help"],
+        [sys.executable, "workflow_rl/parallel_train_workflow_rl_fast.py", "--help"],
+        [sys.executable, "workflow_rl/parallel_train_workflow_rl.py", "--help"],
+        [sys.executable, "test_fast_training.py", "--help"],
+    ],
+)
+def test_design_document_command_runs_help_from_the_package_folder(command):
+    if not Path(command[0]).exists():
+        pytest.skip(f"{command[0]} is not installed here (pip install -e packages/workflow_rl)")
+    done = subprocess.run(command, cwd=PACKAGE, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage:") and "--help" in done.stdout
+
+
+def test_run_fast_training_sh_trains_with_the_documents_settings(tmp_path):
+    if shutil.which("bash") is None:
+        pytest.skip("needs bash")
+    env = {**os.environ, "PYTHON": sys.executable}
+    # the document's settings, then a short budget and an output folder appended (the script passes "$@" on)
+    extra = [
+        "--total-episodes",
+        "200",
+        "--max-episodes",
+        "200",
+        "--workflow",
+        "user,op_host,op_server,enterprise,defender",
+    ]
+    done = subprocess.run(
+        ["./run_fast_training.sh", *extra, "--eval-episodes", "8", "--out", str(tmp_path)],
+        cwd=PACKAGE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["trainer"] == "fast" and summary["episodes"] == 200
