@@ -98,8 +98,10 @@ def test_known_costs_give_known_wall_and_cpu_ratios(tmp_path):
     # CPU: 4 units vs 1 -> 4x. Wall: 4 units vs 2 on a quiet machine -> 2x; other load stretches only the
     # CPU-bound units, so the wall ratio lies between 2x and the CPU ratio.
     assert doc["speedup_cpu"] == pytest.approx(4.0, rel=0.25)
-    assert 1.5 < doc["speedup"] < doc["speedup_cpu"]
-    assert doc["modes"]["optimized"]["cores_used_median"] == pytest.approx(0.5, abs=0.2)
+    assert 1.5 < doc["speedup"] < 1.1 * doc["speedup_cpu"]
+    # Sleeping half its time, optimized uses fewer cores than original, however loaded the machine is.
+    cores = {name: doc["modes"][name]["cores_used_median"] for name in ("original", "optimized")}
+    assert cores["optimized"] < cores["original"] <= 1.05
     engine = doc["decomposition"][0]
     assert engine["label"] == "engine only" and engine["speedup_cpu"] == pytest.approx(2.0, rel=0.25)
     assert engine["budget_quality_delta"] == pytest.approx(0.1)

@@ -9,6 +9,7 @@ wall and CPU seconds, the schema-2 document (:mod:`trainkit.contract`), an atomi
 from __future__ import annotations
 
 import argparse
+import functools
 import resource
 import sys
 import time
@@ -244,7 +245,7 @@ def _timed_runs(spec: BenchSpec, seeds: Sequence[int]) -> tuple[dict[str, list[R
             orders.append({"seed": seed, "arms": order})
             for name in order:
                 bar.set_postfix_str(f"{name} seed={seed}")
-                result, wall, cpu = _measured(lambda name=name, seed=seed: spec.arms[name].run(seed))
+                result, wall, cpu = _measured(functools.partial(spec.arms[name].run, seed))
                 if result.seed != seed:
                     raise ValueError(f"arm {name!r} returned seed {result.seed} for seed {seed}")
                 result.wall_s = wall if result.wall_s is None else result.wall_s
