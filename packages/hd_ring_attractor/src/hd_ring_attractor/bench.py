@@ -10,6 +10,7 @@ without velocity coupling (g_av = 0) and holding the cue.
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +21,9 @@ from trainkit.harness import Arm, BenchContext, BenchSpec, Decomposition, RunRes
 
 __all__ = ["PRESETS", "BenchPreset", "build_spec"]
 
+# Half-decade learning rates from 1e-4 to 0.3: SGD needs large rates here, Adam small ones.
+HALF_DECADES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+
 
 @dataclass(frozen=True)
 class BenchPreset:
@@ -29,10 +33,11 @@ class BenchPreset:
     epochs: int
     search_epochs: int
     seeds: int
-    lr_candidates: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+    lr_candidates: tuple[float, ...] = HALF_DECADES
     arms: tuple[str, ...] = tuple(OPTIMIZERS)
     homogeneous_check: bool = True
     measure_speed: bool = True
+    choice_costs: bool = False
 
 
 PRESETS: dict[str, BenchPreset] = {
@@ -40,7 +45,7 @@ PRESETS: dict[str, BenchPreset] = {
         TaskSize(
             32,
             8,
-            dark_ms=100.0,
+            100.0,
             batch_size=8,
             n_train=16,
             n_val=8,
@@ -57,23 +62,21 @@ PRESETS: dict[str, BenchPreset] = {
         measure_speed=False,
     ),
     "quick": BenchPreset(
-        TaskSize(64, 16, dark_ms=500.0, batch_size=32, n_train=128, n_val=32, n_test=64, heterogeneity=0.02),
+        TaskSize(64, 16, 500.0, batch_size=32, n_train=128, n_val=32, n_test=64, heterogeneity=0.02),
         epochs=8,
         search_epochs=4,
         seeds=3,
     ),
-    # The design's size, made to fit 45 minutes on 2 cores: two arms, a 3-candidate search, pieces of 100
-    # steps (truncated backpropagation: three optimizer steps per trial), 96 training trials.
+    # The design's size within 45 minutes on 2 cores: 192 trials an epoch, pieces of 100 steps (truncated
+    # backpropagation: three optimizer steps per trial), a decade grid of four rates, two search epochs.
+    # choice_costs retrains the optimized recipe without truncation and with the exact Poisson noise.
     "full": BenchPreset(
-        TaskSize(
-            800, 200, dark_ms=500.0, batch_size=32, n_train=96, n_val=32, n_test=64, heterogeneity=0.02, tbptt_steps=100
-        ),
-        epochs=6,
+        TaskSize(800, 200, 500.0, batch_size=32, n_train=192, n_val=32, n_test=64, heterogeneity=0.02, tbptt_steps=100),
+        epochs=8,
         search_epochs=2,
         seeds=3,
-        lr_candidates=(1e-3, 1e-2, 1e-1),
-        arms=("original", "optimized"),
-        homogeneous_check=False,
+        lr_candidates=(1e-4, 1e-3, 1e-2, 1e-1),
+        choice_costs=True,
     ),
 }
 DESCRIPTIONS = {
@@ -147,6 +150,40 @@ def _homogeneous(preset: BenchPreset, ctx: BenchContext, learning_rate: float) -
     }
 
 
+def _choice_costs(preset: BenchPreset, ctx: BenchContext, rate: float, optimized: list[RunResult]) -> dict[str, Any]:
+    """What the full preset's shortcuts cost: the optimized recipe again without each, on the same seeds."""
+    variants = {
+        "whole_trial_backprop": replace(preset.size, tbptt_steps=0),
+        "exact_poisson_noise": replace(preset.size, noise_model="poisson"),
+    }
+    baseline = {r.seed: r.quality for r in optimized}
+    table: dict[str, Any] = {}
+    for name, size in variants.items():
+        rows = []
+        for seed in ctx.seeds:
+            started = time.process_time()
+            model, trainer = train_arm(size, OPTIMIZERS["optimized"], rate, preset.epochs, seed, ctx.device)
+            cpu = time.process_time() - started
+            error = test_report(model, size, trainer.test_data)["mean_error_deg"]
+            rows.append(
+                {"seed": seed, "test_error_deg": error, "training_cpu_s": cpu, "shortcut_error_deg": baseline[seed]}
+            )
+        table[name] = {
+            "median_error_without_shortcut_deg": statistics.median(r["test_error_deg"] for r in rows),
+            "median_error_with_shortcut_deg": statistics.median(baseline.values()),
+            "median_training_cpu_s_without_shortcut": statistics.median(r["training_cpu_s"] for r in rows),
+            "runs": rows,
+        }
+    table["summary"] = "; ".join(
+        f"{name}: test error {row['median_error_without_shortcut_deg']:.2f} deg without the shortcut vs "
+        f"{row['median_error_with_shortcut_deg']:.2f} with it, {row['median_training_cpu_s_without_shortcut']:.0f} "
+        "CPU s of training without it"
+        for name, row in table.items()
+        if isinstance(row, dict)
+    )
+    return table
+
+
 def build_spec(ctx: BenchContext) -> BenchSpec:
     """The arms, searches and extra comparisons of one preset."""
     preset: BenchPreset = ctx.preset
@@ -163,6 +200,9 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
             comparisons["homogeneous"] = _homogeneous(
                 preset, ctx, arms["optimized"].hyperparameters["learning_rate"].value
             )
+        if preset.choice_costs:
+            rate = arms["optimized"].hyperparameters["learning_rate"].value
+            comparisons["choice_costs"] = _choice_costs(preset, ctx, rate, finished["optimized"])
         if preset.measure_speed:
             comparisons["simulation_speed"] = measure_simulation_speed()
         return comparisons

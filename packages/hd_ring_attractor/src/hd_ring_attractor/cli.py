@@ -16,9 +16,9 @@ from hd_ring_attractor.bench import PRESETS, build_spec
 from hd_ring_attractor.evaluation import cue_only_error_deg, evaluate
 from hd_ring_attractor.models import RingAttractorNetwork
 from hd_ring_attractor.training import train_model_enhanced
-from trainkit import atomic_write, validate
+from trainkit import atomic_write, resolve_device, validate
 from trainkit.cli import Command, add_common_arguments, add_config_arguments, build_parser, config_from_args, run_cli
-from trainkit.harness import add_bench_arguments, run_bench
+from trainkit.harness import add_bench_arguments, default_out, run_bench
 
 __all__ = ["TrainOptions", "bench_entry_point", "entry_point", "main", "parser"]
 
@@ -157,6 +157,18 @@ def _add_demo(sub: argparse.ArgumentParser) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.estimate:
+        from hd_ring_attractor.cost import estimate_cost
+
+        torch.set_num_threads(args.threads)
+        preset = PRESETS[args.preset]
+        out = args.out or default_out("hd_ring_attractor", args.preset)
+        validate.output_dir(out)
+        estimate = estimate_cost(preset, args.seeds or preset.seeds, resolve_device(args.device))
+        with atomic_write(out / "cost_estimate.json") as handle:
+            handle.write(json.dumps(estimate, indent=2) + "\n")
+        print(f"{estimate['summary']}; wrote {out / 'cost_estimate.json'}")
+        return 0
     path = run_bench("hd_ring_attractor", PRESETS, build_spec, args)
     doc = json.loads(path.read_text())
     print(f"verdict: {doc['verdict']}")
@@ -164,6 +176,16 @@ def _bench(args: argparse.Namespace) -> int:
         if isinstance(comparison, dict) and "summary" in comparison:
             print(f"- {name}: {comparison['summary']}")
     return 0
+
+
+def _add_bench(sub: argparse.ArgumentParser) -> None:
+    add_bench_arguments(sub, PRESETS)
+    sub.add_argument(
+        "--estimate",
+        action="store_true",
+        help="time one epoch, one test report and one set of opponents at the preset's size and write the "
+        "projected CPU time to OUT/cost_estimate.json instead of running the preset",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -175,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
             Command(
                 "bench",
                 "four optimizers with the same learning-rate search and budget, against the analytic ring",
-                lambda sub: add_bench_arguments(sub, PRESETS),
+                _add_bench,
                 _bench,
             ),
             Command(

@@ -16,7 +16,7 @@ import torch
 
 from hd_ring_attractor.enhanced_training import AdamCosineTrainer
 from hd_ring_attractor.evaluation import cue_only_error_deg, evaluate, speed_ratios
-from hd_ring_attractor.models import RingAttractorNetwork
+from hd_ring_attractor.models import NoiseModel, RingAttractorNetwork
 from hd_ring_attractor.tasks import PathIntegrationTask, Trajectories, make_splits
 
 __all__ = ["OPTIMIZERS", "SEARCH_SEED", "TaskSize", "analytic_network", "opponents", "test_report", "train_arm"]
@@ -48,6 +48,7 @@ class TaskSize:
     speed_ms: float = 1000.0
     speed_cues: int = 8
     tbptt_steps: int = 0
+    noise_model: NoiseModel = "gaussian"
 
     def splits(self, seed: int) -> tuple[Trajectories, Trajectories, Trajectories]:
         return make_splits(PathIntegrationTask(dark_ms=self.dark_ms), self.n_train, self.n_val, self.n_test, seed)
@@ -58,7 +59,15 @@ def analytic_network(
 ) -> RingAttractorNetwork:
     """Zhang's hand-set network (g_av = 1 unless given) on the seed's perturbed ring."""
     h = size.heterogeneity if heterogeneity is None else heterogeneity
-    return RingAttractorNetwork(size.n_exc, size.n_inh, g_av=g_av, heterogeneity=h, network_seed=seed, device=device)
+    return RingAttractorNetwork(
+        size.n_exc,
+        size.n_inh,
+        g_av=g_av,
+        heterogeneity=h,
+        network_seed=seed,
+        noise_model=size.noise_model,
+        device=device,
+    )
 
 
 def train_arm(
