@@ -70,17 +70,22 @@ def _hyperparameters(profile: TrainingProfile) -> dict[str, Hyperparameter]:
             "teacher_fade": cited(0.9, f"{where}: teacher current x0.9 per step"),
             "curriculum": cited("10% over 100 epochs", f"{where}: teacher*(1 - 0.1*min(epoch/100, 1))"),
             "schedule": cited(
-                "homeostasis/consolidation every update, lr decay every 100", f"{ORIGINAL_REPO}, neuron.py"
+                "homeostasis and consolidation every update, lr decay every 100, window 1000",
+                f"{ORIGINAL_REPO}, TRAINING_OPTIMIZATIONS.md, Technical Details (the 'was' values)",
             ),
             "eval_frequency": cited(1, f"{ORIGINAL_REPO}, smart_trainer.py: evaluates every epoch"),
         }
     doc = f"{ORIGINAL_REPO}, TRAINING_OPTIMIZATIONS.md"
+    tips = {"balanced": "Balanced (Recommended)", "max_speed": "For Maximum Speed"}.get(profile.name, profile.name)
     return {
-        "num_time_steps": cited(profile.num_time_steps, f"{doc}, Configuration Tips / section 4"),
-        "teacher_fade": cited(profile.teacher_fade, f"{doc}, section 4: fade 0.85"),
-        "curriculum": cited("15% over 50 epochs", f"{doc}, section 4: steeper curriculum"),
-        "schedule": cited("500/200/500/100", f"{doc}, sections 1-3"),
-        "eval_frequency": cited(profile.eval_frequency, f"{doc}, section 5 / Configuration Tips"),
+        "num_time_steps": cited(profile.num_time_steps, f"{doc}, Configuration Tips / {tips}: num_time_steps"),
+        "teacher_fade": cited(profile.teacher_fade, f"{doc}, section 4: teacher forcing decay 0.85 (was 0.9)"),
+        "curriculum": cited("15% over 50 epochs", f"{doc}, section 4: 15% vs 10% reduction over 50 epochs vs 100"),
+        "schedule": cited(
+            "homeostasis 500, lr decay 200, window 500, consolidation 100",
+            f"{doc}, Technical Details / STDP Optimizations",
+        ),
+        "eval_frequency": cited(profile.eval_frequency, f"{doc}, Configuration Tips / {tips}: eval_frequency"),
     }
 
 
