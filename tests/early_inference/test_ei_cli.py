@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 
+import pytest
 from early_inference import bench, peer_runs
 from early_inference.bench import BenchPreset
 from early_inference.cli import COMMANDS, DESCRIPTION, PACKAGE, build_parser_for, main
@@ -73,6 +75,28 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert "\n" not in capsys.readouterr().err.strip()
     assert exit_code(["generate", "--ray-address", "auto", "--cache-dir", str(tmp_path)]) == 2
     assert "--backend ray" in capsys.readouterr().err
+
+
+def test_ray_backend_without_ray_says_how_to_install_it(tmp_path, capsys):
+    if importlib.util.find_spec("ray") is not None:
+        pytest.skip("Ray is installed here; test_ei_distributed.py covers the backend")
+    argv = [
+        "generate",
+        "--backend",
+        "ray",
+        "--n-train",
+        "4",
+        "--n-val",
+        "2",
+        "--n-test",
+        "2",
+        "--cache-dir",
+        str(tmp_path),
+    ]
+    assert exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert "early_inference[distributed]" in err and "\n" not in err.strip()
+    assert not list(tmp_path.glob("*.npz"))  # nothing written
 
 
 TINY = BenchPreset(
