@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from ppo_trading import train_ppo_optimized
-from ppo_trading.data import generate_synthetic_xauusd
+from ppo_trading.bench import PRESETS, bench_data
+from ppo_trading.data import generate_synthetic_xauusd, load_ohlc
 from ppo_trading.instruments import resolve_costs
 from ppo_trading.reporting import block_bootstrap_ci, compare_to_buy_and_hold, equity_stats
 
@@ -106,3 +108,29 @@ def test_hourly_trader_exports_train_with_their_own_costs(tmp_path, capsys, layo
     assert summary["config"]["point_size"] == (1e-5 if layout == "dukascopy_eurusd" else 1e-3)
     buy_and_hold = summary["baseline_metrics"]["buy_and_hold"]
     assert buy_and_hold["costs_paid"] > 0 and summary["test_vs_buy_and_hold"]["verdict"]
+
+
+REAL = Path(__file__).resolve().parents[2] / "data" / "gym_anytrading"
+
+
+def test_shipped_real_files_parse_to_the_right_dates():
+    eurusd = load_ohlc(REAL / "FOREX_EURUSD_1H_ASK.csv")  # day-first dotted, decided from the whole column
+    assert len(eurusd) == 6_225
+    assert (
+        str(eurusd["time"].iloc[0]) == "2017-01-01 22:00:00" and str(eurusd["time"].iloc[-1]) == "2017-12-29 21:00:00"
+    )
+    googl = load_ohlc(REAL / "STOCKS_GOOGL.csv")
+    assert len(googl) == 2_335 and str(googl["time"].iloc[0]) == "2009-05-22 00:00:00"
+    df, data, described = bench_data(PRESETS["real"])
+    assert len(df) == 1_400 and data["point_size"] == 1e-5 and 6_000 < data["bars_per_year"] < 6_500
+    assert "fx" in described and (df["spread"] == 10.0).all()  # the file has no spread: the FX default
+
+
+@pytest.mark.parametrize("name", ["STOCKS_GOOGL.csv", pytest.param("FOREX_EURUSD_1H_ASK.csv", marks=pytest.mark.slow)])
+def test_real_files_train_end_to_end_with_the_ci_preset(tmp_path, capsys, name):
+    argv = ["--data-path", str(REAL / name), "--preset", "ci", "--seed", "2", "--results-dir", str(tmp_path),
+            "--total-timesteps", "256", "--min-timesteps", "256", "--eval-freq", "256"]  # fmt: skip
+    assert train_ppo_optimized.main(argv) == 0
+    assert "buy-and-hold net of costs" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "2" / "optimization_summary.json").read_text())
+    assert summary["baseline_metrics"]["buy_and_hold"]["costs_paid"] > 0

@@ -15,10 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ppo_trading.bench_arms import ARMS, BenchPreset, arm_config, arm_hyperparameters, run_arm
 from ppo_trading.bench_extras import compare_evaluators, degenerate_opponents, measure_throughput
-from ppo_trading.data import data_sha256, generate_synthetic_xauusd
+from ppo_trading.data import data_sha256, generate_synthetic_xauusd, load_ohlc
+from ppo_trading.instruments import resolve_costs
 from ppo_trading.presets import BENCH_DATA_SEED
+from ppo_trading.timestamps import bars_per_year
+from trainkit import validate
 from trainkit.harness import Arm, BenchContext, BenchSpec, Decomposition, add_bench_arguments, run_bench
 from trainkit.plotting import new_figure, save_figure
 
@@ -32,6 +37,8 @@ PRESETS = {
     "quick": BenchPreset(1_400, 3, 400, 140, 2_560, 256, 5, 4_096),
     # the original's geometry (2,000 / 500) and the design document's 50,000-step T_0
     "full": BenchPreset(20_000, 8, 2_000, 500, 50_000, 5_120, 5, 16_384),
+    # quick's sizes on the last 1,400 hourly bars of real EURUSD (data/README.md: gym-anytrading, MIT)
+    "real": BenchPreset(1_400, 3, 400, 140, 2_560, 256, 5, 4_096, "data/gym_anytrading/FOREX_EURUSD_1H_ASK.csv"),
 }
 WARMUP = BenchPreset(1_000, 2, 400, 100, 256, 256, 1, 512)
 MARGIN = 1.0  # non-inferiority margin, percentage points of excess log return
@@ -59,9 +66,27 @@ def _plot(doc: dict[str, Any], out: Path) -> list[Path]:
     return [save_figure(fig, out / "ppo_trading_arms.png")]
 
 
+def bench_data(preset: BenchPreset) -> tuple[pd.DataFrame, dict[str, Any], str]:
+    """The bars, their costs and bars per year (as the CLI derives them), and a line saying what they are."""
+    if preset.data_file is None:
+        df = generate_synthetic_xauusd(preset.bars, BENCH_DATA_SEED)
+        source = f"generate_synthetic_xauusd({preset.bars}, seed={BENCH_DATA_SEED})"
+        path = "XAUUSDm_synthetic.csv"
+    else:
+        path = validate.existing_file(preset.data_file)
+        full = load_ohlc(path)
+        df = full.iloc[-preset.bars :].reset_index(drop=True)
+        df.attrs.update(full.attrs)
+        source = f"the last {preset.bars} bars of {preset.data_file}"
+    df, costs = resolve_costs(df, path)
+    data = {"point_size": costs.point, "slippage_points": costs.slippage_points,
+            "commission_bps": costs.commission_bps, "bars_per_year": round(bars_per_year(df["time"]), 3)}  # fmt: skip
+    return df, data, f"{source}; costs {costs.instrument} (point {costs.point:g}, spread from {costs.spread_source})"
+
+
 def build_spec(ctx: BenchContext) -> BenchSpec:
     preset: BenchPreset = ctx.preset
-    df = generate_synthetic_xauusd(preset.bars, BENCH_DATA_SEED)
+    df, data, described = bench_data(preset)
     small = generate_synthetic_xauusd(WARMUP.bars, BENCH_DATA_SEED)
     cache = tempfile.TemporaryDirectory(prefix="ppo_trading_cache_")  # lives as long as the arms' closures
     device = str(ctx.device)
@@ -69,7 +94,7 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
 
     def arm(name: str) -> Arm:
         def run(seed: int):
-            result = run_arm(df, arm_config(name, preset, seed, ctx.threads, device, cache.name))
+            result = run_arm(df, arm_config(name, preset, seed, ctx.threads, device, cache.name, data))
             qualities[name].append(result.quality)
             return result
 
@@ -79,7 +104,7 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
         return Arm(run, warmup, ARMS[name][2], arm_hyperparameters(name, preset))
 
     arms = {name: arm(name) for name in ARMS}
-    reference = arm_config("optimized", preset, 0, ctx.threads, device, cache.name)
+    reference = arm_config("optimized", preset, 0, ctx.threads, device, cache.name, data)
 
     def extras() -> dict[str, Any]:
         medians = {name: statistics.median(values) for name, values in qualities.items() if values}
@@ -101,9 +126,8 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
         extra_comparisons=extras,
         plots=_plot,
         notes=[
-            f"data: generate_synthetic_xauusd({preset.bars}, seed={BENCH_DATA_SEED}), sha256 {data_sha256(df)[:16]}; "
-            f"{preset.iterations} walk-forward iterations of {preset.train_bars} train / {preset.val_bars} "
-            "validation bars; test block = last 20%; costs: xauusd (point 0.001, spread from the data, slippage 10)",
+            f"data: {described}; sha256 {data_sha256(df)[:16]}; {preset.iterations} walk-forward iterations of "
+            f"{preset.train_bars} train / {preset.val_bars} validation bars; test block = last 20%",
             "quality_at_budget equals quality: spending less of the same T_0 is what adaptive timesteps and early "
             "stopping do, so running them to the full budget would measure a different method",
             "the original arm plays the train+validation window at every check as the original callback did, but "

@@ -29,6 +29,7 @@ class BenchPreset:
     eval_freq: int  # env steps between validation checks: 10% of T_0, as the original
     seeds: int
     throughput_steps: int  # env steps per set-up in the throughput comparison
+    data_file: str | None = None  # a real OHLC file (its last ``bars`` bars); None = synthetic bars
 
 
 # name -> (base mode, overrides, description); each arm adds one change to the arm before it.
@@ -80,9 +81,19 @@ ARMS: dict[str, tuple[str, dict[str, Any], str]] = {
 T_MIN_FRACTION = 0.3  # design document: 50,000 -> minimum 15,000
 
 
-def arm_config(name: str, preset: BenchPreset, seed: int, threads: int, device: str, cache_dir: str) -> TrainingConfig:
+def arm_config(
+    name: str,
+    preset: BenchPreset,
+    seed: int,
+    threads: int,
+    device: str,
+    cache_dir: str,
+    data: dict[str, Any] | None = None,
+) -> TrainingConfig:
+    """The arm's config; ``data`` carries the data's costs and bars per year (see bench.bench_data)."""
     base, overrides, _ = ARMS[name]
     sizes = {
+        **(data or {}),
         "seed": seed,
         "total_timesteps": preset.total_timesteps,
         "min_timesteps": max(1, int(preset.total_timesteps * T_MIN_FRACTION)),
