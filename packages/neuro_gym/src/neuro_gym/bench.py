@@ -51,7 +51,7 @@ class BenchPreset:
 
 PRESETS = {
     "ci": BenchPreset(seeds=2, xor_epochs=20, sequence_epochs=4, control_seeds=1, engine_check=False),
-    "quick": BenchPreset(seeds=3, xor_epochs=100, sequence_epochs=120, control_seeds=1, engine_check=True),
+    "quick": BenchPreset(seeds=3, xor_epochs=100, sequence_epochs=100, control_seeds=1, engine_check=True),
     "full": BenchPreset(seeds=10, xor_epochs=100, sequence_epochs=300, control_seeds=5, engine_check=True),
 }
 ARMS = {  # name: (profile, engine, description)
