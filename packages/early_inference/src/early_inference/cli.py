@@ -125,6 +125,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--schedule", choices=("cosine", "plateau"), default=None, help="override the mode's learning-rate schedule"
     )
+    parser.add_argument(
+        "--prefix-points",
+        type=validate.nonnegative_int,
+        default=None,
+        help="override the mode's prefix averaging: N bins, or 0 for the full prefix",
+    )
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=validate.positive_int, default=None, help="optimizer steps (the budget)")
     budget.add_argument("--epochs", type=validate.positive_int, default=None, help="epochs (default 60)")
@@ -132,6 +138,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--run-dir", type=validate.output_dir, required=True, help="checkpoints and log.csv; rerun to resume"
     )
     add_common_arguments(parser, tensorboard=False)
+
+
+def _config(args: argparse.Namespace) -> dict:
+    """The mode's config with the command line's overrides."""
+    config = dict(MODES[args.mode])
+    if args.schedule:
+        config["schedule"] = args.schedule
+    if args.prefix_points is not None:
+        config["prefix_points"] = args.prefix_points or None
+    return config
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -144,7 +160,7 @@ def train_command(args: argparse.Namespace) -> int:
     result = train(
         data,
         matches[0],
-        {**MODES[args.mode], **({"schedule": args.schedule} if args.schedule else {})},
+        _config(args),
         MODEL_PROFILES[args.profile],
         args.seed,
         max_epochs=epochs,
