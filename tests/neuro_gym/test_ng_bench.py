@@ -6,20 +6,23 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from neuro_gym import __main__ as neuro_gym_main
 from neuro_gym import bench
 from neuro_gym.__main__ import build_parser
+from neuro_gym.headline import README_END, README_START, update_readme
 from neuro_gym.peers import flops_per_step
 
 from trainkit.cli import assert_every_flag_has_help
 from trainkit.contract import read_document, validate_document
-from trainkit.harness import run_bench
 
 
 def test_bench_writes_a_valid_document_with_three_decomposition_rows(tmp_path, monkeypatch):
     tiny = bench.BenchPreset(seeds=1, xor_epochs=12, sequence_epochs=2, control_seeds=1, engine_check=False)
     monkeypatch.setitem(bench.PRESETS, "tiny", tiny)
-    args = build_parser().parse_args(["bench", "--preset", "tiny", "--out", str(tmp_path)])
-    doc = read_document(run_bench("neuro_gym", bench.PRESETS, bench.build_spec, args, argv=[]))
+    package_readme = Path(neuro_gym_main.README).read_bytes()
+    assert neuro_gym_main.main(["bench", "--preset", "tiny", "--out", str(tmp_path)]) == 0
+    assert Path(neuro_gym_main.README).read_bytes() == package_readme  # not the evidence run: README untouched
+    doc = read_document(tmp_path / "benchmark.json")
     validate_document(doc)
     assert set(doc["modes"]) == {"original", "original_batched", "max_speed", "optimized"}
     rows = {row["label"].split(",")[0].split(":")[0]: (row["baseline"], row["variant"]) for row in doc["decomposition"]}
@@ -36,6 +39,15 @@ def test_bench_writes_a_valid_document_with_three_decomposition_rows(tmp_path, m
     assert any("30-40% fewer epochs" in note and "original_batched" in note for note in doc["notes"])
     assert doc["extra_comparisons"]["controls"]["untrained"] == [pytest.approx(0.1)]
     assert (tmp_path / "neuro_gym_bench.png").stat().st_size > 1000
+    # The README headline is rewritten from that file, between its markers only.
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold\n{README_END}\nrest\n")
+    assert update_readme(readme, tmp_path / "benchmark.json", "reports/bench/neuro_gym/benchmark.json")
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
+    for label in ("settings only", "engine only", "end to end"):
+        assert f"| {label}" in text
+    assert "| original_batched |" in text and "30-40% fewer epochs" in text
 
 
 def test_flops_per_step_counts_the_products_and_the_elementwise_work():

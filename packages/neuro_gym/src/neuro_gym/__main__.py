@@ -18,7 +18,7 @@ from neuro_gym.tasks import sequence_task, validate_task_data, xor_task
 from trainkit import BatchedCSVLogger, DataError, progress_bar, resolve_device, seed_everything
 from trainkit import cli as trainkit_cli
 from trainkit.cli import Command, add_common_arguments
-from trainkit.harness import add_bench_arguments, run_bench
+from trainkit.harness import DEFAULT_PRESET, add_bench_arguments, default_out, run_bench
 from trainkit.validate import existing_file, output_dir, positive_float, positive_int, probability
 
 LOG_FIELDS = [
@@ -100,10 +100,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+README = Path(__file__).resolve().parents[2] / "README.md"  # present in a source checkout only
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from neuro_gym.bench import PRESETS, build_spec
+    from neuro_gym.headline import update_readme
 
-    run_bench("neuro_gym", PRESETS, build_spec, args)
+    path = run_bench("neuro_gym", PRESETS, build_spec, args)
+    evidence = default_out("neuro_gym", DEFAULT_PRESET)
+    # Only the committed evidence run rewrites the README's first table, from the file it just wrote.
+    is_evidence = args.preset == DEFAULT_PRESET and path.parent.resolve() == evidence.resolve()
+    if is_evidence and update_readme(README, path, source=f"{evidence.as_posix()}/benchmark.json"):
+        print(f"updated the headline table in {README}")
     return 0
 
 
