@@ -1,48 +1,53 @@
-"""The bench writes a contract-valid benchmark.json with every comparison the issue asks for."""
+"""The bench writes a contract-v2 benchmark.json with every arm and comparison the issue asks for."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 from workflow_rl import bench
+from workflow_rl.bench_peers import SB3VecEnv
+from workflow_rl.cli import main
 
-from trainkit.benchmark import read_benchmark
-
-TINY = {
-    "seeds": 2,
-    "learn_envs": 4,
-    "learn_episodes": 8,
-    "quality_envs": 8,
-    "quality_episodes": 16,
-    "paths_n": (4,),
-    "fast_n": (4, 16),
-    "repeats": 1,
-    "rounds": 1,
-    "sb3_envs": 2,
-    "sb3_steps": 200,
-    "baseline_episodes": 40,
-    "eval_episodes": 16,
-}
+TINY = bench.Preset(
+    seeds=2,
+    n_envs=4,
+    episodes=8,
+    eval_episodes=8,
+    throughput_n=(4,),
+    throughput_episodes=1,
+    peer_env_steps=400,
+    sim_episodes=50,
+    quality_envs=8,
+    quality_episodes=16,
+    baseline_episodes=20,
+)
 
 
-@pytest.mark.slow
+def test_sb3_vecenv_adapter_steps_the_batched_simulator():
+    env = SB3VecEnv(3)
+    obs = env.reset()
+    assert obs.shape == (3, 90)
+    for _ in range(100):
+        env.step_async(np.zeros(3, dtype=np.int64))
+        obs, reward, done, infos = env.step_wait()
+    assert done.all() and "terminal_observation" in infos[0] and reward.shape == (3,)
+
+
+@pytest.mark.slow  # trains every arm twice, SB3 three times and the longer fast run: about a minute
 def test_tiny_bench_has_the_contract_and_every_comparison(tmp_path, monkeypatch):
     monkeypatch.setitem(bench.PRESETS, "ci", TINY)
-    path = bench.run_bench("ci", None, tmp_path, device="cpu")
-    doc = read_benchmark(path)
-    assert doc["seeds"] == [0, 1] and doc["speedup_basis"] == "wall_s" and doc["higher_is_better"]
+    assert main(["bench", "--preset", "ci", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    doc = json.loads((tmp_path / "benchmark.json").read_text())
+    assert set(doc["modes"]) == {"original", "engine_only", "cadence_only", "optimized"}
+    assert len(doc["decomposition"]) == 3 and doc["speedup_cpu"] > 0
     extra = doc["extra_comparisons"]
-    assert {"throughput", "time_split", "sb3_subproc_peer", "engine_ablation", "fast_quality", "baselines"} <= set(
-        extra
-    )
+    assert {"throughput", "peers", "simulator_alone", "opponents"} <= set(extra)
     assert all(isinstance(item["summary"], str) and item["summary"] for item in extra.values())
-    rows = {(r["path"], r["n_envs"]): r for r in extra["throughput"]["rows"]}
-    assert set(rows) == {("original", 4), ("fast", 4), ("fast", 16)}
-    assert all(r["episodes_per_s"] > 0 and r["share_of_ceiling"] > 0 for r in rows.values())
-    assert set(extra["time_split"]["shares"]["fast"]) == {"env_step", "inference", "update", "logging"}
-    assert sum(extra["time_split"]["shares"]["original"].values()) == pytest.approx(1.0)
-    assert extra["sb3_subproc_peer"]["sb3_steps_per_s"] > 0
-    baselines = extra["baselines"]["baselines"]
-    assert baselines["sleep"]["return_mean"] < baselines["react_restore"]["return_mean"]
-    for mode in ("original", "optimized"):
-        assert all(-1300 < run["quality"] < 0 for run in doc["modes"][mode]["runs"])
-    assert (tmp_path / "learning_curves.png").exists() and (tmp_path / "throughput.png").exists()
+    assert len(extra["peers"]["rows"]) == 4 and all(r["env_steps_per_cpu_s"] > 0 for r in extra["peers"]["rows"])
+    assert 0 < extra["throughput"]["update_cpu_share"] < 1
+    opponents = extra["opponents"]
+    assert opponents["baselines"]["sleep"] < opponents["baselines"]["react_restore"]
+    assert opponents["best_constant_return"] < opponents["baselines"]["react_restore"]
+    assert (tmp_path / "workflow_rl_bench.png").exists()
