@@ -138,3 +138,19 @@ def test_cli_stdp_competition_writes_a_histogram(tmp_path):
 
     assert main(["stdp-competition", "--out", str(tmp_path), "--duration", "0.5"]) == 0
     assert (tmp_path / "stdp_competition.png").stat().st_size > 1000
+
+
+def test_cli_resume_keeps_log_rows_only_up_to_the_checkpoint(tmp_path):
+    import csv
+
+    from neuro_gym.__main__ import main
+
+    args = ["train", "--task", "xor", "--target", "1.0", "--checkpoint-dir", str(tmp_path), "--checkpoint-every", "5"]
+    assert main([*args, "--max-epochs", "5", "--profile", "max_accuracy"]) == 0
+    log = tmp_path / "log.csv"
+    with open(log, "a") as handle:  # rows logged after the checkpoint by a run that was then killed
+        handle.write("6,0.5,True,1.0,1.0,1.0,1.0,False,0.0\n7,0.5,True,1.0,1.0,1.0,1.0,False,0.0\n")
+    assert main([*args, "--max-epochs", "9", "--profile", "max_accuracy"]) == 0
+    with open(log, newline="") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    assert epochs == list(range(1, 10))

@@ -13,7 +13,7 @@ import torch
 
 from neuro_gym.circuit import Circuit
 from neuro_gym.profiles import PROFILES, get_profile
-from neuro_gym.smart_trainer import train_relentless
+from neuro_gym.smart_trainer import checkpointed_epochs, train_relentless
 from neuro_gym.tasks import sequence_task, validate_task_data, xor_task
 from trainkit import BatchedCSVLogger, DataError, progress_bar, resolve_device, seed_everything
 from trainkit import cli as trainkit_cli
@@ -61,7 +61,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     circuit, task = Circuit.for_task(task, profile, args.seed, device)
     status: dict[str, Any] = {}
     with (
-        BatchedCSVLogger(checkpoint_dir / "log.csv", LOG_FIELDS, batch_size=50) as log,
+        # A resumed run keeps the log rows of the epochs its checkpoint holds, and no later ones.
+        BatchedCSVLogger(
+            checkpoint_dir / "log.csv", LOG_FIELDS, batch_size=50, keep_rows=checkpointed_epochs(checkpoint_dir)
+        ) as log,
         progress_bar(total=args.max_epochs, desc=run_name, unit="epoch") as bar,
     ):
         for status in train_relentless(
@@ -76,6 +79,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed,
         ):
             log.log({key: status[key] for key in LOG_FIELDS})
+            if status["checkpoint"] is not None:
+                log.flush()  # the log on disk never lags the checkpoint a resume starts from
             bar.n = status["epoch"]
             bar.set_postfix(acc=f"{status['accuracy']:.3f}", refresh=False)
             bar.refresh()

@@ -12,8 +12,9 @@ from neuro_gym.circuit import Circuit
 from neuro_gym.neuro_gym import TIE_BREAK_LIMIT, NeuroGym
 from neuro_gym.profiles import TrainingProfile
 from trainkit import CheckpointError, ConfigError, EarlyStopping, EvalCadence, ModelCheckpoint, load_checkpoint
+from trainkit.checkpoint import require
 
-__all__ = ["HOLD_EVALUATIONS", "train_relentless"]
+__all__ = ["HOLD_EVALUATIONS", "checkpointed_epochs", "train_relentless"]
 
 CHECKPOINT_KIND = "train_relentless"
 # A target counts as reached only when it held for this many consecutive evaluations.
@@ -43,7 +44,8 @@ def train_relentless(
     without improvement (:class:`trainkit.EarlyStopping`). A ``profile`` supplies eval_frequency,
     patience and the NeuroGym settings. With ``checkpoint_dir`` the run saves every ``checkpoint_every``
     epochs and at its end, and resumes from the latest checkpoint there, continuing the epoch count,
-    schedules, early-stopping state and clock. ``tie_break_share`` is the share of the last evaluation's
+    schedules, early-stopping state and clock; ``checkpoint`` names the file saved at that epoch (flush
+    your logs then). ``tie_break_share`` is the share of the last evaluation's
     answers chosen by the membrane tie-break rather than by spike counts; ``tie_break_flag`` marks > 10%.
     """
     if profile is not None:
@@ -92,8 +94,7 @@ def train_relentless(
             stopper.should_stop(accuracy)
         progress["elapsed_s"] = time.perf_counter() - clock_start
         done = epoch >= max_epochs or stopper.stopped or (stop_at_target and progress["reached_epoch"] is not None)
-        if checkpoints is not None:
-            checkpoints.maybe_save(epoch, snapshot, force=done)
+        saved = checkpoints.maybe_save(epoch, snapshot, force=done) if checkpoints is not None else None
         yield {
             "epoch": epoch,
             "accuracy": progress["accuracy"],
@@ -106,9 +107,20 @@ def train_relentless(
             "reached_epoch": progress["reached_epoch"],
             "best_accuracy": stopper.best,
             "stop_reason": stopper.reason,
+            "checkpoint": None if saved is None else str(saved),
             "tie_break_share": progress["tie_break_share"],
             "tie_break_flag": (progress["tie_break_share"] or 0.0) > TIE_BREAK_LIMIT,
         }
+
+
+def checkpointed_epochs(checkpoint_dir: str | os.PathLike[str]) -> int:
+    """Epochs done in the latest checkpoint under ``checkpoint_dir`` (0 without one): the log rows a
+    resumed run keeps."""
+    latest = ModelCheckpoint(checkpoint_dir, package="neuro_gym", kind=CHECKPOINT_KIND).latest()
+    if latest is None:
+        return 0
+    state = load_checkpoint(latest, package="neuro_gym", kind=CHECKPOINT_KIND)
+    return require(require(state, "gym", dict, source=latest), "epoch", int, source=latest)
 
 
 def _resume(path: Path, circuit: Circuit, gym: NeuroGym, stopper: EarlyStopping, progress: dict[str, Any]) -> None:
