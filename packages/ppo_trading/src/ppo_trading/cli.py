@@ -83,6 +83,7 @@ def config_from_args(args: argparse.Namespace, original: bool, data: dict[str, A
         "max_workers": args.max_workers,
         "ray_address": args.ray_address,
         "verbose": args.verbose,
+        "torch_threads": args.threads,
         "device": str(resolve_device(args.device)),
     }
     if args.total_timesteps is not None and args.min_timesteps is None:

@@ -143,7 +143,7 @@ class TrainingConfig:
 
     def fingerprint(self) -> str:
         """What a resumed run must share with the run it continues (not verbosity, paths or the executor)."""
-        executor = ("verbose", "feature_cache_dir", "backend", "max_workers", "ray_address")
+        executor = ("verbose", "feature_cache_dir", "backend", "max_workers", "ray_address", "torch_threads", "device")
         relevant = {k: v for k, v in asdict(self).items() if k not in executor}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
