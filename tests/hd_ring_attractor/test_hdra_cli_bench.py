@@ -16,7 +16,7 @@ from trainkit.contract import read_document, validate_document
 
 PACKAGE = Path(__file__).resolve().parents[2] / "packages" / "hd_ring_attractor"
 # Smaller than ci: 32/8 neurons, two candidates, one search epoch, two epochs, two seeds.
-TINY = replace(bench.PRESETS["ci"], homogeneous_check=True)
+TINY = replace(bench.PRESETS["ci"], homogeneous_check=True, choice_costs=True)
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -56,7 +56,7 @@ def test_benchmark_document_is_valid_and_holds_every_arm_and_comparison(bench_do
             assert 0 <= run["quality_at_budget"] < 180 and run["work"]["epochs"] == 2
             assert set(run["extra"]["test"]["speed_over_omega"]) == {"5", "15", "45", "90", "360"}
     extra = doc["extra_comparisons"]
-    for name in ("trained_vs_analytic", "optimizers", "homogeneous"):
+    for name in ("trained_vs_analytic", "optimizers", "homogeneous", "choice_costs"):
         assert extra[name]["summary"], name
     assert extra["optimizers"]["ranking"][0] in extra["optimizers"]["summary"]
     rivals = extra["opponents"]["by_seed"]["0"]
@@ -129,3 +129,14 @@ def test_bad_values_get_one_line_errors_before_any_work(tmp_path, capsys, args, 
     err = capsys.readouterr().err
     assert exited.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "never").exists() or not any((tmp_path / "never").iterdir())
+
+
+def test_estimate_writes_a_projection_and_runs_no_preset(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(bench.PRESETS, "ci", TINY)
+    code, out, err = cli(capsys, "bench", "--preset", "ci", "--estimate", "--out", str(tmp_path), "--device", "cpu")
+    assert code == 0, err
+    estimate = json.loads((tmp_path / "cost_estimate.json").read_text())
+    assert not (tmp_path / "benchmark.json").exists()
+    parts = estimate["parts_cpu_s"]
+    assert set(parts) >= {"search", "arm_runs", "choice_cost_whole_trial_backprop", "choice_cost_exact_poisson_noise"}
+    assert estimate["projected_cpu_s"] == pytest.approx(sum(parts.values())) and "CPU minutes" in out

@@ -8,6 +8,7 @@ import pytest
 import torch
 from hd_ring_attractor import BOUNDS, PathIntegrationTask, RingAttractorNetwork
 from hd_ring_attractor.evaluation import speed_ratios
+from hd_ring_attractor.speed import flop_bound
 from hd_ring_attractor.utils import circular_difference, circular_error_deg, decode_heading
 
 
@@ -137,3 +138,20 @@ def test_forward_rejects_mismatched_shapes():
         RingAttractorNetwork(64, 16, heterogeneity=-0.1)
     with pytest.raises(ValueError, match="noise_model"):
         RingAttractorNetwork(64, 16, noise_model="uniform")
+
+
+def test_a_trial_simulated_in_pieces_equals_the_whole_trial(short_task):
+    model = RingAttractorNetwork(64, 16, g_av=1.0, heterogeneity=0.05).eval()
+    omega, cue = short_task.angular_velocity[:, :90], short_task.cue_angle
+    with torch.no_grad():
+        whole = model(omega, cue, 50)
+        first, state = model(omega[:, :60], cue, 50, return_state=True)
+        second = model(omega[:, 60:], cue, 0, state=state)
+    torch.testing.assert_close(torch.cat([first, second], dim=1), whole)
+
+
+def test_flop_bound_counts_the_two_products_and_the_ffts():
+    bound = flop_bound(800, 200, 32, repeats=2)
+    assert bound["matmul_mflop_per_step"] == pytest.approx(4 * 32 * 800 * 200 / 1e6)
+    assert 1.0 < bound["fft_mflop_per_step"] < 3.0  # three real transforms of 800 points for 32 trials
+    assert bound["bound_ms_per_step"] > 0 and bound["matmul_gflops_measured"] > 0

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hd_ring_attractor.bench_report import optimizer_table, plot_bench, versus_analytic
-from hd_ring_attractor.experiment import OPTIMIZERS, SEARCH_SEED, TaskSize, opponents, test_report, train_arm
+from hd_ring_attractor.experiment import OPTIMIZERS, SEARCH_SEED, TaskSize, opponents, report_on_test, train_arm
 from hd_ring_attractor.speed import measure_simulation_speed
 from trainkit.harness import Arm, BenchContext, BenchSpec, Decomposition, RunResult, search_hyperparameter
 
@@ -88,7 +88,7 @@ DESCRIPTIONS = {
 
 
 def _run_result(seed: int, preset: BenchPreset, model: Any, trainer: Any) -> RunResult:
-    report = test_report(model, preset.size, trainer.test_data)
+    report = report_on_test(model, preset.size, trainer.test_data)
     return RunResult(
         seed=seed,
         quality=report["mean_error_deg"],
@@ -124,7 +124,7 @@ def _arm(name: str, preset: BenchPreset, ctx: BenchContext, finished: dict[str, 
     def warmup() -> None:
         tiny = replace(size, n_train=size.batch_size, n_val=2, n_test=2, hold_ms=20.0, speed_ms=20.0, speed_cues=1)
         model, trainer = train_arm(tiny, optimizer, rate.value, 1, SEARCH_SEED, ctx.device)
-        test_report(model, tiny, trainer.test_data)
+        report_on_test(model, tiny, trainer.test_data)
 
     return Arm(run=run, warmup=warmup, description=DESCRIPTIONS[name], hyperparameters={"learning_rate": rate})
 
@@ -135,7 +135,7 @@ def _homogeneous(preset: BenchPreset, ctx: BenchContext, learning_rate: float) -
     rows = []
     for seed in ctx.seeds:
         model, trainer = train_arm(flat, OPTIMIZERS["optimized"], learning_rate, preset.epochs, seed, ctx.device)
-        trained = test_report(model, flat, trainer.test_data)
+        trained = report_on_test(model, flat, trainer.test_data)
         analytic = opponents(flat, seed, ctx.device)["analytic_zhang"]
         rows.append({"seed": seed, "trained": trained, "analytic": analytic})
     ratio = statistics.median(r["trained"]["mean_error_deg"] / r["analytic"]["mean_error_deg"] for r in rows)
@@ -164,7 +164,7 @@ def _choice_costs(preset: BenchPreset, ctx: BenchContext, rate: float, optimized
             started = time.process_time()
             model, trainer = train_arm(size, OPTIMIZERS["optimized"], rate, preset.epochs, seed, ctx.device)
             cpu = time.process_time() - started
-            error = test_report(model, size, trainer.test_data)["mean_error_deg"]
+            error = report_on_test(model, size, trainer.test_data)["mean_error_deg"]
             rows.append(
                 {"seed": seed, "test_error_deg": error, "training_cpu_s": cpu, "shortcut_error_deg": baseline[seed]}
             )

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from hd_ring_attractor.bench import BenchPreset
-from hd_ring_attractor.experiment import OPTIMIZERS, SEARCH_SEED, TaskSize, opponents, test_report, train_arm
+from hd_ring_attractor.experiment import OPTIMIZERS, SEARCH_SEED, TaskSize, opponents, report_on_test, train_arm
 from hd_ring_attractor.speed import measure_simulation_speed
 
 __all__ = ["estimate_cost"]
@@ -43,7 +43,7 @@ def estimate_cost(preset: BenchPreset, seeds: int, device: torch.device) -> dict
     """Timed units and the projected total CPU seconds of ``preset`` with ``seeds`` seeds."""
     size = preset.size
     epoch, setup, (model, trainer) = _epoch(size, device)
-    report, _ = _cpu(lambda: test_report(model, size, trainer.test_data))
+    report, _ = _cpu(lambda: report_on_test(model, size, trainer.test_data))
     rivals, _ = _cpu(lambda: opponents(size, 0, device))
     speed = _cpu(measure_simulation_speed)[0] if preset.measure_speed else 0.0
     arms, candidates = len(preset.arms), len(preset.lr_candidates)

@@ -20,9 +20,9 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR
 from hd_ring_attractor.evaluation import path_integration_loss, tracking_errors_deg
 from hd_ring_attractor.models import SCALAR_PARAMETERS, RingAttractorNetwork
 from hd_ring_attractor.tasks import PathIntegrationTask, Trajectories, make_splits
+from hd_ring_attractor.training_config import SCHEDULE_KEYS, create_training_config
 from trainkit import (
     CheckpointError,
-    ConfigError,
     EarlyStopping,
     TrainkitError,
     load_checkpoint,
@@ -35,49 +35,6 @@ __all__ = ["AdamCosineTrainer", "NonFiniteLossError", "create_training_config"]
 
 NOISE_RATES = ("noise_rate_e", "noise_rate_i")
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "learning_rate": 1e-3,
-    "max_epochs": 100,
-    "min_lr": 1e-6,
-    "weight_decay": 1e-4,
-    "batch_size": 32,
-    "early_stopping": True,
-    "patience": 20,
-    "min_delta": 1e-6,
-    "betas": (0.9, 0.999),
-    "eps": 1e-8,
-    "optimizer": "adam",
-    "schedule": "cosine",
-    "momentum": 0.0,  # SGD only
-    # Adam moves a parameter by about lr per step; g_av must travel from 0 to 1.
-    "scalar_lr_multiplier": 10.0,
-    "matrix_lr_multiplier": 0.01,
-    # The noise is on only while training, so the loss always rewards less of it: training the rates
-    # would lower them to the bound and say nothing about the attractor (see the README).
-    "train_noise_rates": False,
-    # The per-neuron correction for a heterogeneous ring. On a homogeneous one it can only learn noise,
-    # which breaks the ring's symmetry and makes the bump drift, so it is off unless asked for.
-    "train_excitability": False,
-    "clip_gradients": True,
-    "max_grad_norm": 1.0,
-    "tbptt_steps": 0,  # 0: backpropagate through whole trials
-    "apply_constraints": True,
-    "n_sequences": 320,
-    "validation_sequences": 64,
-    "test_sequences": 128,
-    "data_seed": 0,
-    "seed": 0,
-    "checkpoint_dir": None,
-    "save_checkpoints": True,
-    "resume": True,
-    "restore_best": True,
-    # Count the starting weights as a candidate for the best validation loss, so training never hands
-    # back a network that is worse on validation than the one it started from.
-    "select_start": False,
-    "target_error_deg": 2.0,
-    "log_interval": 10,
-    "device": "cpu",
-}
 HISTORY_KEYS = (
     "epoch",
     "train_loss",
@@ -89,54 +46,12 @@ HISTORY_KEYS = (
     "time_per_epoch",
 )
 # A resumed run must continue the same schedule, so these settings must match the checkpoint's.
-SCHEDULE_KEYS = (
-    "optimizer",
-    "schedule",
-    "learning_rate",
-    "min_lr",
-    "max_epochs",
-    "scalar_lr_multiplier",
-    "matrix_lr_multiplier",
-    "train_noise_rates",
-    "train_excitability",
-    "momentum",
-    "tbptt_steps",
-)
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 
 
 class NonFiniteLossError(TrainkitError):
     """The training loss became NaN or infinite; the last good checkpoint is left untouched."""
-
-
-def create_training_config(**overrides: Any) -> dict[str, Any]:
-    """The default configuration merged with ``overrides``; unknown keys and impossible values are refused."""
-    unknown = sorted(set(overrides) - set(DEFAULT_CONFIG))
-    if unknown:
-        raise ConfigError(f"unknown training option(s) {unknown}; known: {sorted(DEFAULT_CONFIG)}")
-    config = {**DEFAULT_CONFIG, **overrides}
-    positive = ("learning_rate", "max_epochs", "batch_size", "n_sequences", "validation_sequences", "max_grad_norm")
-    for key in positive:
-        if not config[key] > 0:
-            raise ConfigError(f"{key} must be > 0, got {config[key]!r}")
-    if not 0 <= config["min_lr"] <= config["learning_rate"]:
-        raise ConfigError(f"need 0 <= min_lr <= learning_rate, got {config['min_lr']} and {config['learning_rate']}")
-    if not 0 <= config["momentum"] < 1:
-        raise ConfigError(f"momentum must be in [0, 1), got {config['momentum']!r}")
-    if not isinstance(config["tbptt_steps"], int) or config["tbptt_steps"] < 0:
-        raise ConfigError(f"tbptt_steps must be an integer >= 0, got {config['tbptt_steps']!r}")
-    if config["weight_decay"] < 0 or config["patience"] < 0:
-        raise ConfigError("weight_decay and patience must be >= 0")
-    if config["scalar_lr_multiplier"] <= 0 or config["matrix_lr_multiplier"] < 0:
-        raise ConfigError("need scalar_lr_multiplier > 0 and matrix_lr_multiplier >= 0")
-    if config["optimizer"] not in ("adam", "sgd"):
-        raise ConfigError(f"optimizer must be 'adam' or 'sgd', got {config['optimizer']!r}")
-    if config["schedule"] not in ("cosine", "constant"):
-        raise ConfigError(f"schedule must be 'cosine' or 'constant', got {config['schedule']!r}")
-    if config["batch_size"] > config["n_sequences"]:
-        raise ConfigError(f"batch_size {config['batch_size']} exceeds n_sequences {config['n_sequences']}")
-    return config
 
 
 def _parameter_groups(model: RingAttractorNetwork, config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -167,7 +82,7 @@ def _parameter_groups(model: RingAttractorNetwork, config: dict[str, Any]) -> li
 
 
 class AdamCosineTrainer:
-    """Train a :class:`RingAttractorNetwork` to path-integrate; see :data:`DEFAULT_CONFIG` for the options.
+    """Train a :class:`RingAttractorNetwork` to path-integrate; options in ``training_config.DEFAULT_CONFIG``.
 
     ``data`` (train, validation, test) defaults to :func:`make_splits` of the seeded task.
     Checkpoints go to ``config["checkpoint_dir"]`` (a fresh temporary folder when None, never the
@@ -348,6 +263,9 @@ class AdamCosineTrainer:
         """Train until ``max_epochs`` or early stopping; returns the per-epoch history."""
         start_epoch = 0
         last = self.checkpoint_dir / LAST_CHECKPOINT
+        for path in (last, self.checkpoint_dir / BEST_CHECKPOINT):
+            if path.exists() and not path.is_file():
+                raise CheckpointError(f"{path} is not a file; move it away or use another checkpoint_dir")
         if self.config["resume"] and last.is_file():
             start_epoch = self.load_checkpoint(last)
         if self.early_stopping.stopped:

@@ -19,7 +19,7 @@ from hd_ring_attractor.evaluation import cue_only_error_deg, evaluate, speed_rat
 from hd_ring_attractor.models import NoiseModel, RingAttractorNetwork
 from hd_ring_attractor.tasks import PathIntegrationTask, Trajectories, make_splits
 
-__all__ = ["OPTIMIZERS", "SEARCH_SEED", "TaskSize", "analytic_network", "opponents", "test_report", "train_arm"]
+__all__ = ["OPTIMIZERS", "SEARCH_SEED", "TaskSize", "analytic_network", "opponents", "report_on_test", "train_arm"]
 
 # The ring and data of the learning-rate search: not one of the bench seeds, so no test ring is tuned on.
 SEARCH_SEED = 1000
@@ -107,7 +107,7 @@ def train_arm(
     return model, trainer
 
 
-def test_report(model: RingAttractorNetwork, size: TaskSize, data: Trajectories) -> dict[str, Any]:
+def report_on_test(model: RingAttractorNetwork, size: TaskSize, data: Trajectories) -> dict[str, Any]:
     """Test metrics, speed/omega and, on a perturbed ring, how well the learned correction matches it."""
     report: dict[str, Any] = evaluate(model, data, hold_ms=size.hold_ms)
     report["speed_over_omega"] = speed_ratios(model, duration_ms=size.speed_ms, n_cues=size.speed_cues)
@@ -122,7 +122,7 @@ def opponents(size: TaskSize, seed: int, device: torch.device) -> dict[str, Any]
     """Degenerate and analytic opponents on the seed's ring and test set."""
     test = size.splits(seed)[2].to(device)
     return {
-        "analytic_zhang": test_report(analytic_network(size, seed, device), size, test),
-        "untrained_no_velocity_coupling": test_report(analytic_network(size, seed, device, g_av=0.0), size, test),
+        "analytic_zhang": report_on_test(analytic_network(size, seed, device), size, test),
+        "untrained_no_velocity_coupling": report_on_test(analytic_network(size, seed, device, g_av=0.0), size, test),
         "cue_only": cue_only_error_deg(test.to("cpu")),
     }
