@@ -45,14 +45,14 @@ def train_relentless(
     patience and the NeuroGym settings. With ``checkpoint_dir`` the run saves every ``checkpoint_every``
     epochs and at its end, and resumes from the latest checkpoint there, continuing the epoch count,
     schedules, early-stopping state and clock; ``checkpoint`` names the file saved at that epoch (flush
-    your logs then). ``tie_break_share`` is the share of the last evaluation's
-    answers chosen by the membrane tie-break rather than by spike counts; ``tie_break_flag`` marks > 10%.
+    logs then). ``tie_break_share``: the share of the last evaluation's answers chosen by the membrane
+    tie-break rather than by spike counts; ``tie_break_flag`` marks more than 10%.
     """
     if profile is not None:
-        eval_frequency, early_stop_patience = profile.eval_frequency, profile.early_stop_patience
-        gym_kwargs = {**profile.gym_kwargs(), **gym_kwargs}
         if circuit.schedule != profile.schedule:
             raise ConfigError(f"the circuit's plasticity schedule differs from profile {profile.name!r}")
+        eval_frequency, early_stop_patience = profile.eval_frequency, profile.early_stop_patience
+        gym_kwargs = {**profile.gym_kwargs(), **gym_kwargs}
     if max_epochs < 1 or not 0.0 < target_acc <= 1.0:
         raise ConfigError(f"need max_epochs >= 1 and 0 < target_acc <= 1, got {max_epochs} and {target_acc}")
     gym = NeuroGym(circuit, task_data, engine=engine, seed=seed, **gym_kwargs)
@@ -86,31 +86,50 @@ def train_relentless(
         if evaluated:
             accuracy, metrics = gym.evaluate()
             eval_ms = metrics["eval_ms"]
-            progress["accuracy"] = accuracy
-            progress["tie_break_share"] = metrics["tie_break_share"]
-            progress["held"] = progress["held"] + 1 if accuracy >= target_acc else 0
-            if progress["held"] >= HOLD_EVALUATIONS and progress["reached_epoch"] is None:
-                progress["reached_epoch"] = epoch
+            _record_evaluation(progress, accuracy, metrics["tie_break_share"], epoch, target_acc)
             stopper.should_stop(accuracy)
         progress["elapsed_s"] = time.perf_counter() - clock_start
         done = epoch >= max_epochs or stopper.stopped or (stop_at_target and progress["reached_epoch"] is not None)
         saved = checkpoints.maybe_save(epoch, snapshot, force=done) if checkpoints is not None else None
-        yield {
-            "epoch": epoch,
-            "accuracy": progress["accuracy"],
-            "evaluated": evaluated,
-            "train_ms": info["train_ms"],
-            "eval_ms": eval_ms,
-            "teacher": info["teacher"],
-            "elapsed_s": progress["elapsed_s"],
-            "reached_target": progress["reached_epoch"] is not None,
-            "reached_epoch": progress["reached_epoch"],
-            "best_accuracy": stopper.best,
-            "stop_reason": stopper.reason,
-            "checkpoint": None if saved is None else str(saved),
-            "tie_break_share": progress["tie_break_share"],
-            "tie_break_flag": (progress["tie_break_share"] or 0.0) > TIE_BREAK_LIMIT,
-        }
+        yield _status(epoch, evaluated, info, eval_ms, progress, stopper, saved)
+
+
+def _status(
+    epoch: int,
+    evaluated: bool,
+    info: dict[str, float],
+    eval_ms: float | None,
+    progress: dict[str, Any],
+    stopper: EarlyStopping,
+    saved: Path | None,
+) -> dict[str, Any]:
+    return {
+        "epoch": epoch,
+        "accuracy": progress["accuracy"],
+        "evaluated": evaluated,
+        "train_ms": info["train_ms"],
+        "eval_ms": eval_ms,
+        "teacher": info["teacher"],
+        "elapsed_s": progress["elapsed_s"],
+        "reached_target": progress["reached_epoch"] is not None,
+        "reached_epoch": progress["reached_epoch"],
+        "best_accuracy": stopper.best,
+        "stop_reason": stopper.reason,
+        "checkpoint": None if saved is None else str(saved),
+        "tie_break_share": progress["tie_break_share"],
+        "tie_break_flag": (progress["tie_break_share"] or 0.0) > TIE_BREAK_LIMIT,
+    }
+
+
+def _record_evaluation(
+    progress: dict[str, Any], accuracy: float, tie_break_share: float, epoch: int, target_acc: float
+) -> None:
+    """Update the run's progress with one evaluation; the target is reached once it held long enough."""
+    progress["accuracy"] = accuracy
+    progress["tie_break_share"] = tie_break_share
+    progress["held"] = progress["held"] + 1 if accuracy >= target_acc else 0
+    if progress["held"] >= HOLD_EVALUATIONS and progress["reached_epoch"] is None:
+        progress["reached_epoch"] = epoch
 
 
 def checkpointed_epochs(checkpoint_dir: str | os.PathLike[str]) -> int:
