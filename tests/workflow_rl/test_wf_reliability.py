@@ -75,6 +75,7 @@ def _gone(pid: int) -> bool:
     return not stat.exists() or stat.read_text().split()[2] == "Z"
 
 
+@pytest.mark.slow  # starts the original trainer; the engine-level test above checks the unlink quickly
 def test_original_trainer_leaves_no_segment_even_while_it_runs_nor_after_a_kill_9(tmp_path):
     before = _our_segments()
     proc, workers = _start_original(tmp_path)

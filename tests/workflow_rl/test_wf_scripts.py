@@ -22,16 +22,19 @@ def test_every_flag_has_help():
     assert_every_flag_has_help(make_parser())
 
 
+SLOW = pytest.mark.slow  # each starts a Python that imports torch: seconds apiece on a busy machine
+
+
 @pytest.mark.parametrize(
     "command",
     [
-        [str(BIN / "parallel-train-workflow-rl"), "--help"],
         [str(BIN / "parallel-train-workflow-rl-fast"), "--help"],
-        [str(BIN / "workflow-rl"), "--help"],
-        [str(BIN / "workflow-rl-bench"), "--help"],
         [sys.executable, "workflow_rl/parallel_train_workflow_rl_fast.py", "--help"],
-        [sys.executable, "workflow_rl/parallel_train_workflow_rl.py", "--help"],
-        [sys.executable, "test_fast_training.py", "--help"],
+        pytest.param([str(BIN / "parallel-train-workflow-rl"), "--help"], marks=SLOW),
+        pytest.param([str(BIN / "workflow-rl"), "--help"], marks=SLOW),
+        pytest.param([str(BIN / "workflow-rl-bench"), "--help"], marks=SLOW),
+        pytest.param([sys.executable, "workflow_rl/parallel_train_workflow_rl.py", "--help"], marks=SLOW),
+        pytest.param([sys.executable, "test_fast_training.py", "--help"], marks=SLOW),
     ],
 )
 def test_design_document_command_runs_help_from_the_package_folder(command):
@@ -42,6 +45,7 @@ def test_design_document_command_runs_help_from_the_package_folder(command):
     assert done.stdout.startswith("usage:") and "--help" in done.stdout
 
 
+@SLOW
 def test_run_fast_training_sh_trains_with_the_documents_settings(tmp_path):
     if shutil.which("bash") is None:
         pytest.skip("needs bash")
