@@ -44,15 +44,18 @@ def test_malformed_csv_gets_one_line_and_a_nonzero_exit(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert str(bad) in err and "row 3" in err and "high" in err
-    assert train_ppo.main(["--data_path", str(tmp_path / "missing.csv")]) == 2
+    assert train_ppo.main(["--data_path", str(tmp_path / "missing.csv"), "--results_dir", str(tmp_path / "r")]) == 2
     assert not any((tmp_path / "r").rglob("*"))  # probed before any work, nothing written
 
 
 def test_impossible_flags_get_one_line(tmp_path, capsys):
     csv = write_ohlc_csv(generate_synthetic_xauusd(4_000, 1), tmp_path / "bars.csv")
-    code = train_ppo_optimized.main(["--data_path", str(csv), "--total_timesteps", "100", "--min_timesteps", "500"])
+    out = ["--results_dir", str(tmp_path / "r")]  # never the working directory
+    code = train_ppo_optimized.main(
+        ["--data_path", str(csv), "--total_timesteps", "100", "--min_timesteps", "500", *out]
+    )
     assert code == 2 and "exceeds" in capsys.readouterr().err
-    code = train_ppo_optimized.main(["--data_path", str(csv), "--preset", "ci", "--iterations", "50"])
+    code = train_ppo_optimized.main(["--data_path", str(csv), "--preset", "ci", "--iterations", "50", *out])
     assert code == 2 and "fit" in capsys.readouterr().err
 
 
