@@ -185,3 +185,20 @@ def test_original_config_keeps_every_seed_setting():
     assert not ORIGINAL_CONFIG["known_as_channels"] and not ORIGINAL_CONFIG["per_parameter_heads"]
     assert ORIGINAL_CONFIG["beta_nll"] == 0.0 and ORIGINAL_CONFIG["schedule"] == "plateau"
     assert not ORIGINAL_CONFIG["apply_variance_scale"]
+
+
+def test_our_kind_of_checkpoint_with_missing_or_mistyped_keys_is_one_line(data, tmp_path):
+    from trainkit import save_checkpoint
+
+    path = save_checkpoint(
+        tmp_path / "epoch000001.pt", {"identity": {}}, package="early_inference", kind="posterior_model"
+    )
+    with pytest.raises(CheckpointError, match="best_model"):
+        load_trained_model(path)
+    run_dir = tmp_path / "run"
+    train(data, 30, {**CONFIG, "batch_size": 32}, TINY_MODEL, seed=0, max_steps=3, run_dir=run_dir)
+    state = load_checkpoint(sorted(run_dir.glob("epoch*.pt"))[-1])
+    state["steps"] = "three"
+    save_checkpoint(sorted(run_dir.glob("epoch*.pt"))[-1], state, package="early_inference", kind="posterior_model")
+    with pytest.raises(CheckpointError, match="steps"):
+        train(data, 30, {**CONFIG, "batch_size": 32}, TINY_MODEL, seed=0, max_steps=3, run_dir=run_dir)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from early_inference.early_inference_model import EarlyInferenceModel
-from trainkit import CheckpointError, EarlyStopping
+from trainkit import CheckpointError, EarlyStopping, require
 
 __all__ = ["RunState"]
 
@@ -55,19 +55,23 @@ class RunState:
         }
 
     def restore(self, state: Mapping[str, Any], source: Path) -> None:
-        if state["identity"] != self.identity:
+        """Continue from ``state``; a foreign, mistyped or mismatched checkpoint is a one-line CheckpointError."""
+        if require(state, "identity", dict, source=source) != self.identity:
             raise CheckpointError(f"{source}: written by a run with another config, seed or dataset; use a new run dir")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.stopper:
-            self.stopper.load_state_dict(state["early_stopping"])
-        self.shuffle.set_state(state["shuffle_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        self.best_state, self.best_sum, self.history = state["best_model"], state["best_sum"], state["history"]
-        self.epoch, self.steps, self.elapsed, self.train_s = (
-            state["epoch"],
-            state["steps"],
-            state["elapsed"],
-            state["train_s"],
-        )
+        try:
+            self.model.load_state_dict(require(state, "model", dict, source=source))
+            self.optimizer.load_state_dict(require(state, "optimizer", dict, source=source))
+            self.scheduler.load_state_dict(require(state, "scheduler", dict, source=source))
+            if self.stopper:
+                self.stopper.load_state_dict(require(state, "early_stopping", dict, source=source))
+            self.shuffle.set_state(require(state, "shuffle_rng", torch.Tensor, source=source))
+            torch.set_rng_state(require(state, "torch_rng", torch.Tensor, source=source))
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{source}: does not fit this run ({str(exc).splitlines()[0][:160]})") from None
+        self.best_state = require(state, "best_model", (dict, type(None)), source=source)
+        self.best_sum = require(state, "best_sum", float, source=source)
+        self.history = require(state, "history", list, source=source)
+        self.epoch = require(state, "epoch", int, source=source)
+        self.steps = require(state, "steps", int, source=source)
+        self.elapsed = require(state, "elapsed", float, source=source)
+        self.train_s = require(state, "train_s", float, source=source)

@@ -32,6 +32,7 @@ from early_inference.prepared import PreparedSplit, known_normalizer, predict, p
 from early_inference.run_state import RunState
 from trainkit import (
     BatchedCSVLogger,
+    CheckpointError,
     ConfigError,
     EarlyStopping,
     ModelCheckpoint,
@@ -40,6 +41,7 @@ from trainkit import (
     WarmupThenPlateau,
     load_checkpoint,
     progress_bar,
+    require,
     resolve_device,
     seed_everything,
 )
@@ -346,19 +348,25 @@ def _finish(
 def load_trained_model(checkpoint_path: str | Path) -> tuple[EarlyInferenceModel, dict[str, Any]]:
     """The selected model of a finished run, its variance scale applied, and its identity (config, normalizer...)."""
     state = load_checkpoint(checkpoint_path, package=PACKAGE, kind=KIND)
-    identity = state["identity"]
-    sim = simulators.get(identity["data_config"]["simulator"])
-    options = {key: identity["config"][key] for key in _MODEL_KEYS}
-    model = EarlyInferenceModel(
-        n_known=len(sim.known_names), n_params=len(sim.param_names), **options, **identity["model_kwargs"]
-    )
-    model.load_state_dict(state["best_model"] if state["best_model"] is not None else state["model"])
+    identity = require(state, "identity", dict, source=checkpoint_path)
+    weights = require(state, "best_model", (dict, type(None)), source=checkpoint_path)
+    if weights is None:
+        weights = require(state, "model", dict, source=checkpoint_path)
+    normalizer = require(state, "normalizer", list, source=checkpoint_path)
+    try:
+        sim = simulators.get(identity["data_config"]["simulator"])
+        options = {key: identity["config"][key] for key in _MODEL_KEYS}
+        model = EarlyInferenceModel(
+            n_known=len(sim.known_names), n_params=len(sim.param_names), **options, **identity["model_kwargs"]
+        )
+        model.load_state_dict(weights)
+    except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
+        raise CheckpointError(f"{checkpoint_path}: not a usable early_inference model ({exc})") from None
     model.eval()
-    normalizer = (np.asarray(state["normalizer"][0]), np.asarray(state["normalizer"][1]))
     scale = state.get("fitted_variance_scale")
     return model, {
         **identity,
-        "normalizer": normalizer,
-        "history": state["history"],
+        "normalizer": (np.asarray(normalizer[0]), np.asarray(normalizer[1])),
+        "history": require(state, "history", list, source=checkpoint_path),
         "fitted_variance_scale": None if scale is None else np.asarray(scale),
     }
