@@ -75,3 +75,4 @@ def test_engine_comparison_reports_bound_ratios_and_peers():
     assert result["gemm_gflops_measured"] > 0
     assert seq["ours_fused"]["eval_x_bound"] >= 1.0  # nothing beats the arithmetic bound
     assert seq["ours_stepwise_before_fusion"]["eval_us_per_step"] > 0 and seq["profile_of_an_evaluation"]
+    assert {row["op"] for row in seq["profile_of_a_training_epoch"]}
