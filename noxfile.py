@@ -6,6 +6,7 @@ Packages are discovered from packages/*/pyproject.toml, so a new package needs n
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import nox
@@ -13,18 +14,26 @@ import nox
 ROOT = Path(__file__).parent
 CONSTRAINTS = str(ROOT / "constraints.txt")
 PACKAGES = sorted(p.parent.name for p in (ROOT / "packages").glob("*/pyproject.toml"))
-RAY_PACKAGES = ["ppo_trading", "workflow_rl"]  # the packages with a `distributed` extra (Ray)
+
+
+def _extras_of(name: str) -> set[str]:
+    pyproject = tomllib.loads((ROOT / "packages" / name / "pyproject.toml").read_text())
+    return set(pyproject["project"].get("optional-dependencies", {}))
+
+
+RAY_PACKAGES = [name for name in PACKAGES if "distributed" in _extras_of(name)]  # Ray, optional
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
 
-def _install(session: nox.Session, *packages: str, extras: str = "test") -> None:
-    """Editable installs of trainkit and the given packages, with ``extras``."""
+def _install(session: nox.Session, *packages: str, extras: str = "test", peers: bool = False) -> None:
+    """Editable installs of trainkit and the given packages, with ``extras`` (and ``peers`` where defined)."""
     targets = ["-e", f"{ROOT / 'shared'}[test]"]
     for name in packages:
-        targets += ["-e", f"{ROOT / 'packages' / name}[{extras}]"]
+        wanted = extras + (",peers" if peers and "peers" in _extras_of(name) else "")
+        targets += ["-e", f"{ROOT / 'packages' / name}[{wanted}]"]
     session.install("-c", CONSTRAINTS, *targets)
 
 
@@ -80,8 +89,9 @@ def bench(session: nox.Session) -> None:
     """The main job: every package's `bench` (default --preset quick), then reports/BENCHMARKS.md.
 
     `-- --preset ci` (or full) writes under reports/<preset>/ and leaves the committed evidence alone.
+    The peers each package compares against (sbi, snnTorch, norse) are installed here, pinned.
     """
-    _install(session, *PACKAGES)
+    _install(session, *PACKAGES, peers=True)
     session.run("python", "-m", "trainkit.suite", "--root", str(ROOT), *session.posargs, env={"MPLBACKEND": "Agg"})
 
 
