@@ -6,10 +6,10 @@ Packages are discovered from packages/*/pyproject.toml, so a new package needs n
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import nox
+import tomllib
 
 ROOT = Path(__file__).parent
 CONSTRAINTS = str(ROOT / "constraints.txt")
