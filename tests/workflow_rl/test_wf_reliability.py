@@ -179,3 +179,29 @@ def test_corrupt_checkpoint_and_changed_settings_are_one_line_errors(tmp_path, c
     assert "checkpoint" in stderr and stderr.count("\n") == 1
     with pytest.raises(CheckpointError):
         train(config, show_progress=False)
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_pickle_or_foreign_checkpoint_is_refused_and_never_runs(tmp_path):
+    import pickle
+
+    from trainkit import save_checkpoint
+
+    marker = tmp_path / "payload_ran"
+    config = with_trainer(
+        TrainConfig(n_envs=4, total_episodes=8, max_episodes=8, out=tmp_path, eval_episodes=4), "fast"
+    )
+    (tmp_path / "checkpoint.pt").write_bytes(pickle.dumps({"state": _Payload(marker)}))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        train(config, show_progress=False)
+    assert not marker.exists()
+    save_checkpoint(tmp_path / "checkpoint.pt", {"identity": {}}, package="neuro_gym", kind="train_state")
+    with pytest.raises(CheckpointError, match="neuro_gym"):
+        train(config, show_progress=False)
