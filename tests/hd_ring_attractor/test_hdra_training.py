@@ -265,3 +265,13 @@ def test_selection_keeps_the_start_when_training_only_makes_validation_worse(tmp
     assert trainer.best_epoch == -1
     for name, value in start.items():
         torch.testing.assert_close(model.state_dict()[name], value)
+
+
+def test_a_killed_writes_temporary_file_is_removed_on_resume(tmp_path):
+    stale = tmp_path / ".last.pt.x1y2z3.tmp"  # what a kill during trainkit's atomic write leaves
+    tmp_path.mkdir(exist_ok=True)
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / "notes.tmp"  # not ours: left alone
+    other.write_text("keep")
+    AdamCosineTrainer(RingAttractorNetwork(64, 16), tiny_config(tmp_path, max_epochs=1), data=tiny_data()).train()
+    assert not stale.exists() and other.exists()

@@ -266,6 +266,9 @@ class AdamCosineTrainer:
         for path in (last, self.checkpoint_dir / BEST_CHECKPOINT):
             if path.exists() and not path.is_file():
                 raise CheckpointError(f"{path} is not a file; move it away or use another checkpoint_dir")
+        # A kill during an atomic write leaves its temporary file (".last.pt.<random>.tmp") behind.
+        for stale in self.checkpoint_dir.glob(".*.pt.*.tmp"):
+            stale.unlink(missing_ok=True)
         if self.config["resume"] and last.is_file():
             start_epoch = self.load_checkpoint(last)
         if self.early_stopping.stopped:

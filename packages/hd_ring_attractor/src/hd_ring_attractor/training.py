@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from hd_ring_attractor.enhanced_training import AdamCosineTrainer, create_training_config
 from hd_ring_attractor.models import RingAttractorNetwork
 from trainkit import ConfigError
+from trainkit.plotting import save_figure
 
 __all__ = ["quick_train", "save_progress_plots", "train_model_enhanced"]
 
@@ -38,10 +39,10 @@ def save_progress_plots(
     for axis, (name, values) in zip(axes, param_history.items()):
         axis.plot(range(len(values)), values)
         axis.set(title=name, xlabel="epoch")
-    paths = [out / "training_curves.png", out / "parameter_evolution.png"]
-    loss_fig.savefig(paths[0], dpi=90)
-    params_fig.savefig(paths[1], dpi=90)
-    return paths
+    return [
+        save_figure(loss_fig, out / "training_curves.png", dpi=90),
+        save_figure(params_fig, out / "parameter_evolution.png", dpi=90),
+    ]
 
 
 def train_model_enhanced(
