@@ -55,7 +55,7 @@ EI_EVAL = ("evaluate", "--run-dir", "{run}", "--data", "{data}", "--fit-samples"
 EI_BENCH = ("bench", "--preset", "ci", "--seeds", "1", "--out", "{out}/bench", "--cache-dir", "{out}/cache")
 PT_TRAIN = (
     "train", "--preset", "ci", "--data_path", "{csv}", "--results_dir", "{out}/r", "--seed", "42",
-    "--verbose", "0", "--total_timesteps", "128", "--min_timesteps", "64", "--eval_freq", "128",
+    "--verbose", "0", "--total_timesteps", "256", "--min_timesteps", "256", "--eval_freq", "256",
     "--iterations", "1", "--max_workers", "1", "--device", "cpu",
 )  # fmt: skip
 PT_GEN = ("generate-data", "--n_bars", "500", "--out", "{out}/gen.csv")
@@ -81,10 +81,18 @@ BASES = {
 }
 
 # Where each train command looks for the checkpoint it resumes from.
-OWN_CHECKPOINTS = {
-    "neuro_gym": ("ck/last.pt", "ck/epoch000099.pt"),
+OWN_CHECKPOINTS = {  # neuro_gym resumes from its highest epoch file; its last.pt is only written
+    "neuro_gym": ("ck/epoch000099.pt",),
     "hd_ring_attractor": ("ck/last.pt",),
     "early_inference": ("run/epoch000099.pt",),
+    "ppo_trading": ("r/42/progress.pt",),
+    "workflow_rl": ("wf/checkpoint.pt",),
+}
+
+# Checkpoint paths the command writes: a folder sitting there makes the output unwritable.
+WRITTEN_CHECKPOINTS = {
+    "neuro_gym": ("ck/last.pt",),
+    "hd_ring_attractor": ("ck/last.pt",),
     "ppo_trading": ("r/42/progress.pt",),
     "workflow_rl": ("wf/checkpoint.pt",),
 }
@@ -106,12 +114,13 @@ def numbers(package: str, base: tuple[str, ...], flag: str, values: tuple[str, .
         add(package, f"{name or base[0]} {flag} {value}", (*base, flag, value), category="number")
 
 
-def folders(package: str, base: tuple[str, ...], flag: str, name: str = "") -> None:
-    """Output folders that cannot be written: a read-only mount, a full disk, a file, a path under a file."""
+def folders(package: str, base: tuple[str, ...], flag: str, name: str = "", is_file: bool = False) -> None:
+    """Outputs that cannot be written: a read-only mount, a full disk, a file (for a folder), a path under a file."""
     name = name or base[0]
     add(package, f"{name} {flag} read-only", (*base, flag, "{ro}/sub"), "ro", category="output folder")
     add(package, f"{name} {flag} full disk", (*base, flag, "{full}/sub"), "full", category="output folder")
-    add(package, f"{name} {flag} is a file", (*base, flag, "{afile}"), category="output folder")
+    if not is_file:  # overwriting an existing file named as the output file is what such a flag is for
+        add(package, f"{name} {flag} is a file", (*base, flag, "{afile}"), category="output folder")
     add(package, f"{name} {flag} under a file", (*base, flag, "{afile}/sub"), category="output folder")
 
 
@@ -131,14 +140,8 @@ def checkpoints(package: str, base: tuple[str, ...], foreign: str, name: str = "
             f"plant:{where}:malicious_pickle",
             category="malicious checkpoint",
         )
-    where = OWN_CHECKPOINTS[package][0]
-    add(
-        package,
-        f"{name or base[0]} {where} is a folder",
-        base,
-        f"plant:{where}:folder",
-        category="truncated checkpoint",
-    )
+    for where in WRITTEN_CHECKPOINTS.get(package, ()):
+        add(package, f"{name or base[0]} {where} is a folder", base, f"plant:{where}:folder", category="output folder")
 
 
 # ---------------------------------------------------------------- neuro_gym
@@ -276,7 +279,7 @@ add("ppo_trading", "train results/42 progress.pt malicious sb3 zip", PT_TRAIN, "
     category="malicious checkpoint")  # fmt: skip
 seeds("ppo_trading", PT_GEN, name="generate-data")
 numbers("ppo_trading", PT_GEN, "--n_bars", ("0", "-1", "1"))
-folders("ppo_trading", PT_GEN, "--out")
+folders("ppo_trading", PT_GEN, "--out", is_file=True)
 numbers("ppo_trading", PT_SCALING, "--workers", ("0",))
 numbers("ppo_trading", PT_SCALING, "--candidates", ("0",))
 numbers("ppo_trading", PT_SCALING, "--repeats", ("0",))

@@ -112,8 +112,10 @@ def _prepare(row: Row, root: Path, assets: dict[str, Path], mounts: list[Path]) 
 
 
 @pytest.fixture
-def row_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def row_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     mounts: list[Path] = []
+    # matplotlib writes its font cache on first import: keep it out of the folders whose files are compared
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path_factory.getbasetemp() / "matplotlib"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CI", "1")

@@ -257,9 +257,21 @@ def compare_runs(case: Case, reference: Path, candidate: Path) -> list[str]:
             a = load_comparable(reference / rel, case.ignore, reference)
             b = load_comparable(candidate / rel, case.ignore, candidate)
             found = first_difference(a, b, str(rel))
+            if found and rel.suffix == ".csv" and a and b and len(a) != len(b):
+                found += _row_story(a, b)
             if found:
                 problems.append(found)
     return problems
+
+
+def _row_story(reference: list[dict], got: list[dict]) -> str:
+    """Which rows (by the first column, e.g. epoch) a log lost or repeated."""
+    key = next(iter(reference[0]))
+    want = [row.get(key) for row in reference]
+    have = [row.get(key) for row in got]
+    missing = [v for v in want if v not in have]
+    repeated = sorted({v for v in have if have.count(v) > 1})
+    return f" ({key}: missing {missing[:12]}{'...' if len(missing) > 12 else ''}, repeated {repeated[:12]})"
 
 
 def leftovers(root: Path) -> list[str]:

@@ -65,7 +65,7 @@ CASES = {
         "hd_ring_attractor train --n-exc 64 --n-inh 16 --epochs 6 --sequences 32 --val-sequences 16 "
         "--test-sequences 32 --batch-size 8 --checkpoint-dir run --threads 1 --seed 3 --device cpu",
         "run",
-        ["last.pt", "best.pt", "test_metrics.json", "*.csv"],
+        ["last.pt", "best.pt", "test_metrics.json"],
     ),
     "early_inference": Case(
         "early_inference",
@@ -93,7 +93,7 @@ CASES = {
     ),
     "workflow_rl-original": Case(
         "workflow_rl",
-        f"workflow_rl train --path original --n-envs 4 --total-episodes 32 --max-episodes 16 --workflow {WORKFLOW} "
+        f"workflow_rl train --trainer original --n-envs 4 --total-episodes 32 --max-episodes 16 --workflow {WORKFLOW} "
         "--out run --checkpoint-every-s 0.2 --seed 3 --device cpu --torch-threads 1",
         "run",
         ["checkpoint.pt", "summary.json", "episodes.csv"],
