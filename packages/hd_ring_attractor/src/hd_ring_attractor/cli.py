@@ -55,6 +55,9 @@ class TrainOptions:
     g_av: float = field(
         default=0.0, metadata=_help("initial velocity gain (1 = Zhang's analytic setting)", validate.nonnegative_float)
     )
+    train_excitability: bool = field(
+        default=False, metadata={"help": "also learn the per-neuron excitability (the correction for heterogeneity)"}
+    )
     tbptt_steps: int = field(
         default=0,
         metadata=_help("truncated backpropagation: steps per piece (0 = whole trials)", validate.nonnegative_int),
@@ -94,6 +97,7 @@ def _train(args: argparse.Namespace) -> int:
         schedule=options.schedule,
         momentum=options.momentum,
         tbptt_steps=options.tbptt_steps,
+        train_excitability=options.train_excitability,
         seed=args.seed,
         data_seed=args.seed,
         checkpoint_dir=str(options.checkpoint_dir),

@@ -115,8 +115,8 @@ class RingAttractorNetwork(nn.Module):
             raise ValueError(f"engine must be 'batched' or 'per_sample', got {engine!r}")
         if noise_model not in ("gaussian", "poisson"):
             raise ValueError(f"noise_model must be 'gaussian' or 'poisson', got {noise_model!r}")
-        if not 0 <= heterogeneity < 1:
-            raise ValueError(f"need 0 <= heterogeneity < 1, got {heterogeneity}")
+        if not 0 <= heterogeneity <= 1:
+            raise ValueError(f"need 0 <= heterogeneity <= 1, got {heterogeneity}")
         self.n_exc, self.n_inh = n_exc, n_inh
         self.tau_e, self.tau_i, self.dt = tau_e, tau_i, dt
         self.engine: SimulationEngine = engine
