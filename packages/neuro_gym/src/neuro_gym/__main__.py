@@ -31,6 +31,9 @@ LOG_FIELDS = [
     "elapsed_s",
     "reached_target",
     "tie_break_share",
+    # Derived for the TensorBoard sink too: STDP has no loss; its learning rate is the plasticity's decayed factor.
+    "stdp_lr_factor",
+    "samples_per_s",
 ]
 
 
@@ -47,6 +50,14 @@ def _load_task_file(path: Path) -> dict[str, Any]:
     return validate_task_data(task)
 
 
+def _log_row(status: dict[str, Any], circuit: Circuit, samples: int) -> dict[str, Any]:
+    """One log row: the status's fields, the readout's STDP rate factor and training samples per second."""
+    row = {key: status[key] for key in LOG_FIELDS if key in status}
+    row["stdp_lr_factor"] = circuit.plasticity.lr_factor
+    row["samples_per_s"] = samples / max(status["train_ms"] / 1000.0, 1e-9)
+    return row
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     seed_everything(args.seed)
@@ -60,10 +71,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint_dir = args.checkpoint_dir or Path("checkpoints") / "neuro_gym" / run_name
     circuit, task = Circuit.for_task(task, profile, args.seed, device)
     status: dict[str, Any] = {}
+    samples = len(task["labels"])
     with (
         # A resumed run keeps the log rows of the epochs its checkpoint holds, and no later ones.
         BatchedCSVLogger(
-            checkpoint_dir / "log.csv", LOG_FIELDS, batch_size=50, keep_rows=checkpointed_epochs(checkpoint_dir)
+            checkpoint_dir / "log.csv",
+            LOG_FIELDS,
+            batch_size=50,
+            keep_rows=checkpointed_epochs(checkpoint_dir),
+            tensorboard_dir=args.tensorboard,
+            step_field="epoch",
         ) as log,
         progress_bar(total=args.max_epochs, desc=run_name, unit="epoch") as bar,
     ):
@@ -78,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             engine=args.engine,
             seed=args.seed,
         ):
-            log.log({key: status[key] for key in LOG_FIELDS})
+            log.log(_log_row(status, circuit, samples))
             if status["checkpoint"] is not None:
                 log.flush()  # the log on disk never lags the checkpoint a resume starts from
             bar.n = status["epoch"]
@@ -167,7 +184,7 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--checkpoint-dir", type=output_dir, default=None, help="default checkpoints/neuro_gym/<run>")
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="epochs between checkpoints")
     train.add_argument("--save-brain", type=Path, default=None, help="where to save the trained circuit")
-    add_common_arguments(train, tensorboard=False)
+    add_common_arguments(train)
 
 
 def _add_stdp_arguments(stdp: argparse.ArgumentParser) -> None:
