@@ -137,7 +137,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-dir", type=validate.output_dir, required=True, help="checkpoints and log.csv; rerun to resume"
     )
-    add_common_arguments(parser, tensorboard=False)
+    add_common_arguments(parser)
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -168,6 +168,7 @@ def train_command(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         device=args.device,
         show_progress=True,
+        tensorboard_dir=args.tensorboard,
     )
     last = result.history[-1] if result.history else {}
     print(

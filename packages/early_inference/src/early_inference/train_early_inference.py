@@ -185,8 +185,11 @@ def train(
     checkpoint_every: int = 5,
     show_progress: bool = False,
     max_steps: int | None = None,
+    tensorboard_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Train for ``max_steps`` optimizer steps (or ``max_epochs`` epochs); resume from ``run_dir``."""
+    """Train for ``max_steps`` optimizer steps (or ``max_epochs`` epochs); resume from ``run_dir``.
+
+    With ``run_dir`` and ``tensorboard_dir`` the log's numeric columns are also TensorBoard scalars per epoch."""
     config = check_config(config)
     if prefix_length not in data.obs["train"]:
         raise ConfigError(f"prefix length {prefix_length} s is not in this dataset ({data.prefix_lengths})")
@@ -239,11 +242,22 @@ def train(
         checkpoints,
         checkpoint_every,
         show_progress,
+        tensorboard_dir,
     )
     return _finish(run, config, data, prefix_length, normalizer, device, checkpoints, watch)
 
 
-LOG_FIELDS = ["epoch", "lr", "train_loss", "val_nll", "val_nll_sum", "elapsed_s", "samples_seen", "optimizer_steps"]
+LOG_FIELDS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "val_nll",
+    "val_nll_sum",
+    "elapsed_s",
+    "samples_seen",
+    "optimizer_steps",
+    "samples_per_s",
+]
 
 
 def _loop(
@@ -258,11 +272,23 @@ def _loop(
     checkpoints: ModelCheckpoint | None,
     checkpoint_every: int,
     show_progress: bool,
+    tensorboard_dir: str | Path | None = None,
 ) -> Stopwatch:
     """Epochs until the step budget (or early stopping): train, validate, select, log, checkpoint."""
     names = simulators.get(data.config["simulator"]).param_names
     fields = LOG_FIELDS + [f"val_nll_{name}" for name in names]
-    logger = BatchedCSVLogger(Path(run_dir) / "log.csv", fields, 20, keep_rows=len(run.history)) if run_dir else None
+    logger = (
+        BatchedCSVLogger(
+            Path(run_dir) / "log.csv",
+            fields,
+            20,
+            keep_rows=len(run.history),
+            tensorboard_dir=tensorboard_dir,
+            step_field="epoch",
+        )
+        if run_dir
+        else None
+    )
     watch, train_s_before = Stopwatch(), run.train_s
     bar = progress_bar(total=run.total_steps, initial=run.steps, desc="train", unit="step", disable=not show_progress)
     try:
@@ -272,6 +298,7 @@ def _loop(
             steps_before = run.steps
             with watch.section("train"):
                 train_loss, seen = _train_epoch(run, config, train_split, device)
+            train_epoch_s = time.perf_counter() - epoch_start
             with watch.section("validate"):
                 nlls = validation_nlls(run.model, val_split)
             val_sum = float(nlls.sum())
@@ -293,6 +320,7 @@ def _loop(
                 "elapsed_s": run.elapsed,
                 "samples_seen": (run.history[-1]["samples_seen"] if run.history else 0) + seen,
                 "optimizer_steps": run.steps,
+                "samples_per_s": seen / max(train_epoch_s, 1e-9),
                 **{f"val_nll_{name}": float(v) for name, v in zip(names, nlls)},
             }
             run.history.append(row)
