@@ -189,7 +189,7 @@ def _normalize(value: Any, ignore: frozenset[str], roots: Sequence[str]) -> Any:
     if isinstance(value, (list, tuple)):
         return [_normalize(v, ignore, roots) for v in value]
     if isinstance(value, torch.Tensor):
-        return ("tensor", value.dtype, tuple(value.shape), value.detach().cpu().numpy().tobytes())
+        return value.detach().cpu()
     if isinstance(value, str):
         for root in roots:
             value = value.replace(root, "<ROOT>")
@@ -238,6 +238,15 @@ def first_difference(a: Any, b: Any, where: str = "") -> str | None:
             if found:
                 return found
         return None
+    if isinstance(a, torch.Tensor):
+        if a.dtype != b.dtype or a.shape != b.shape:
+            return f"{where}: tensor {a.dtype} {tuple(a.shape)} vs {b.dtype} {tuple(b.shape)}"
+        if torch.equal(a, b) or (
+            a.is_floating_point() and torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
+        ):
+            return None
+        gap = (a.double() - b.double()).abs().max().item() if a.numel() else 0.0
+        return f"{where}: tensors differ (max |difference| {gap:.3g})"
     return None if a == b else f"{where}: {str(a)[:80]} vs {str(b)[:80]}"
 
 
