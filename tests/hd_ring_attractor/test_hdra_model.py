@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from hd_ring_attractor import BOUNDS, PathIntegrationTask, RingAttractorNetwork
+from hd_ring_attractor import BOUNDS, PathIntegrationTask, RingAttractorNetwork, evaluate
 from hd_ring_attractor.evaluation import speed_ratios
 from hd_ring_attractor.speed import flop_bound
 from hd_ring_attractor.utils import circular_difference, circular_error_deg, decode_heading
@@ -155,3 +155,17 @@ def test_flop_bound_counts_the_two_products_and_the_ffts():
     assert bound["matmul_mflop_per_step"] == pytest.approx(4 * 32 * 800 * 200 / 1e6)
     assert 1.0 < bound["fft_mflop_per_step"] < 3.0  # three real transforms of 800 points for 32 trials
     assert bound["bound_ms_per_step"] > 0 and bound["matmul_gflops_measured"] > 0
+
+
+def test_drift_is_measured_on_the_same_noise_for_every_network_and_leaves_the_callers_stream(short_task):
+    model = RingAttractorNetwork(64, 16, g_av=1.0)
+    torch.manual_seed(0)
+    first = evaluate(model, short_task, hold_ms=100.0)["drift_deg_per_s"]
+    after_first = torch.rand(1)
+    torch.manual_seed(0)
+    torch.rand(3)  # a different caller stream must not change the drift
+    second = evaluate(model, short_task, hold_ms=100.0)["drift_deg_per_s"]
+    torch.manual_seed(0)
+    evaluate(model, short_task, hold_ms=100.0)
+    assert first == second and first > 0
+    assert torch.equal(torch.rand(1), after_first)

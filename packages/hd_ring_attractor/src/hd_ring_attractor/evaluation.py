@@ -25,6 +25,8 @@ __all__ = [
     "tracking_errors_deg",
 ]
 
+# The noise of the drift test: fixed, so that every network is tested on the same draw.
+DRIFT_NOISE_SEED = 2024
 # The angular velocities for the speed/omega test (deg/s).
 SPEED_TEST_OMEGAS_DEG = (5.0, 15.0, 45.0, 90.0, 360.0)
 
@@ -64,7 +66,11 @@ def _still_trials(model: RingAttractorNetwork, data: Trajectories, dark_ms: floa
     model.train(noise)
     steps = data.cue_steps + round(dark_ms / model.dt)
     still = data.cue_angle.new_zeros(len(data), steps)
-    rates = model(still, data.cue_angle, data.cue_steps)
+    # The same noise for every network evaluated (common random numbers): drifts of two networks differ
+    # only by the networks, and evaluating leaves the caller's random stream untouched.
+    with torch.random.fork_rng(devices=[data.cue_angle.device] if data.cue_angle.is_cuda else []):
+        torch.manual_seed(DRIFT_NOISE_SEED)
+        rates = model(still, data.cue_angle, data.cue_steps)
     model.train(was_training)
     return rates
 
