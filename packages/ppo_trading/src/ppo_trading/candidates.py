@@ -101,13 +101,13 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         )
     val_env = _env(spec, window.val_start, window.val_end, None)
     if spec.warm_start_path is not None and spec.warm_start_sha256 is not None:
-        model = load_warm_model(
-            spec.warm_start_path, spec.warm_start_sha256, train_env, spec.hyperparameters, spec.seed, config.device
-        )
+        model = load_warm_model(spec.warm_start_path, spec.warm_start_sha256, train_env, spec.hyperparameters,
+                                spec.seed, config.device, config.tensorboard_dir)  # fmt: skip
     else:
         fixed = {"n_steps": config.n_steps, "batch_size": config.batch_size, "gamma": config.gamma}
         merged = {**BASE_HYPERPARAMETERS, **fixed, **spec.hyperparameters}
-        model = build_model(train_env, {"network": NETWORK, "hyperparameters": merged}, spec.seed, config.device)
+        model = build_model(train_env, {"network": NETWORK, "hyperparameters": merged}, spec.seed, config.device,
+                            config.tensorboard_dir)  # fmt: skip
     callback = ValidationEarlyStopping(
         val_env,
         eval_freq=config.eval_freq,
@@ -117,7 +117,8 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         min_delta=config.convergence_threshold,
         combined_env=_env(spec, window.train_start, window.val_end, None) if config.evaluate_combined else None,
     )
-    model.learn(spec.timesteps, callback=callback, reset_num_timesteps=True)
+    # One TensorBoard run per candidate (SB3 appends _1, _2... when an iteration is trained again on resume).
+    model.learn(spec.timesteps, callback=callback, reset_num_timesteps=True, tb_log_name=Path(spec.out_path).stem)
     return CandidateResult(
         val_score=callback.best_score,
         model_path=spec.out_path,

@@ -24,7 +24,7 @@ from ppo_trading.utils.training_utils_optimized import (
 )
 from ppo_trading.walk_forward import make_split
 from trainkit import RunResult, resolve_device, run_interleaved, validate
-from trainkit.cli import TrainkitArgumentParser, run_cli, set_handler
+from trainkit.cli import TrainkitArgumentParser, run_cli, set_handler, tensorboard_dir
 
 __all__ = ["add_train_arguments", "build_parser", "config_from_args", "run_training", "train_main"]
 
@@ -85,6 +85,7 @@ def config_from_args(args: argparse.Namespace, original: bool, data: dict[str, A
         "verbose": args.verbose,
         "torch_threads": args.threads,
         "device": str(resolve_device(args.device)),
+        "tensorboard_dir": _tensorboard_for(args, "original" if original else "optimized"),
     }
     if args.total_timesteps is not None and args.min_timesteps is None:
         overrides["min_timesteps"] = min(preset.min_timesteps, args.total_timesteps)
@@ -96,6 +97,13 @@ def config_from_args(args: argparse.Namespace, original: bool, data: dict[str, A
     config = TrainingConfig.original(**overrides) if original else TrainingConfig.optimized(**overrides)
     config.check()
     return config
+
+
+def _tensorboard_for(args: argparse.Namespace, mode: str) -> str | None:
+    """``--tensorboard DIR``, or DIR/<mode> with --benchmark_mode, so the two modes' runs stay apart."""
+    if getattr(args, "tensorboard", None) is None:
+        return None
+    return str(Path(args.tensorboard) / mode) if args.benchmark_mode else str(args.tensorboard)
 
 
 def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, Any], CostSettings]:
@@ -139,6 +147,8 @@ def run_training(args: argparse.Namespace) -> int:
     # Checked here rather than as argparse types, so that parsing alone never creates a folder.
     args.data_path = validate.existing_file(args.data_path)
     validate.output_dir(args.results_dir)
+    if args.tensorboard is not None:
+        args.tensorboard = tensorboard_dir(args.tensorboard)
     df, data, costs = _load(args)
     seed_dir = Path(args.results_dir) / str(args.seed)
     if args.verbose:

@@ -79,6 +79,7 @@ class TrainingConfig:
     device: str = "cpu"
     feature_cache_dir: str | None = None
     verbose: int = 1
+    tensorboard_dir: str | None = None  # --tensorboard: SB3's scalars per candidate and the walk-forward log
 
     @classmethod
     def original(cls, **overrides: Any) -> TrainingConfig:
@@ -143,7 +144,8 @@ class TrainingConfig:
 
     def fingerprint(self) -> str:
         """What a resumed run must share with the run it continues (not verbosity, paths or the executor)."""
-        executor = ("verbose", "feature_cache_dir", "backend", "max_workers", "ray_address", "torch_threads", "device")
+        executor = ("verbose", "feature_cache_dir", "backend", "max_workers", "ray_address", "torch_threads", "device",
+                    "tensorboard_dir")  # fmt: skip
         relevant = {k: v for k, v in asdict(self).items() if k not in executor}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 

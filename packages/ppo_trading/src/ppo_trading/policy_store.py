@@ -175,8 +175,11 @@ def load_policy(
     return policy
 
 
-def build_model(env: Any, config: dict[str, Any], seed: int, device: str) -> RecurrentPPO:
-    """A fresh ``RecurrentPPO`` with the config's network and hyperparameters on ``env``."""
+def build_model(
+    env: Any, config: dict[str, Any], seed: int, device: str, tensorboard_log: str | None = None
+) -> RecurrentPPO:
+    """A fresh ``RecurrentPPO`` with the config's network and hyperparameters on ``env``; with
+    ``tensorboard_log`` SB3 writes its own scalars (losses, learning rate, fps) under that folder."""
     return RecurrentPPO(
         "MlpLstmPolicy",
         env,
@@ -184,6 +187,7 @@ def build_model(env: Any, config: dict[str, Any], seed: int, device: str) -> Rec
         seed=seed,
         device=device,
         verbose=0,
+        tensorboard_log=tensorboard_log,
         **config["hyperparameters"],
     )
 
@@ -195,6 +199,7 @@ def load_warm_model(
     hyperparameters: dict[str, float],
     seed: int,
     device: str,
+    tensorboard_log: str | None = None,
 ) -> RecurrentPPO:
     """Warm start: a model rebuilt on ``env`` with new ``hyperparameters``, the stored weights and Adam state.
 
@@ -205,7 +210,7 @@ def load_warm_model(
     if env.observation_space.shape != observation_space.shape or env.action_space != action_space:
         raise CheckpointError(f"{path}: stored spaces do not match this data's environment")
     merged = {**config, "hyperparameters": {**config["hyperparameters"], **hyperparameters}}
-    model = build_model(env, merged, seed, device)
+    model = build_model(env, merged, seed, device, tensorboard_log)
     _copy_weights(model.policy, state["policy"], Path(path))
     optimizer = state.get("optimizer")
     if isinstance(optimizer, dict):

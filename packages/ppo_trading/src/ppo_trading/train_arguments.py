@@ -124,4 +124,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, original_by_default: bo
     _flag(group, "device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = a GPU if present")
     _flag(group, "threads", type=validate.positive_int, default=DEFAULT_THREADS,
           help="torch threads per training process (workers of --backend process use 1 each)")  # fmt: skip
+    _flag(group, "tensorboard", metavar="DIR", default=None,
+          help="also write TensorBoard scalars under DIR: SB3's (losses, learning rate, fps) per candidate and "
+               "the walk-forward log per iteration (needs the tensorboard extra); view with: "
+               "tensorboard --logdir DIR")  # fmt: skip
     return parser

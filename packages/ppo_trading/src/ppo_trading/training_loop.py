@@ -72,6 +72,7 @@ LOG_FIELDS = [
     "train_s",
     "eval_s",
     "iteration_s",
+    "env_steps_per_s",
     "evals",
 ]
 
@@ -191,6 +192,7 @@ def _log_candidates(logger: BatchedCSVLogger, specs, results, best, phase: str, 
                 "train_s": round(result.wall_s, 4),
                 "eval_s": round(result.eval_s, 4),
                 "iteration_s": round(time.perf_counter() - started, 4),
+                "env_steps_per_s": round(result.env_steps / max(result.wall_s, 1e-9), 2),
                 "evals": " ".join(f"{step}:{score:.4f}" for step, score in result.evals),
             }
         )
@@ -228,6 +230,11 @@ def _progress_text(config: TrainingConfig, state: dict[str, Any], reference_iter
     )
 
 
+def _walk_forward_tensorboard(config: TrainingConfig) -> Path | None:
+    """The log's TensorBoard run, next to SB3's per-candidate runs (``iter000_cand0_1``...)."""
+    return None if config.tensorboard_dir is None else Path(config.tensorboard_dir) / "walk_forward"
+
+
 def _open_run(run_dir: Path, config: TrainingConfig, data_hash: str) -> dict[str, Any]:
     """A fresh state, or the checked state of the run this folder holds."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -263,7 +270,8 @@ def train_walk_forward_optimized(
     state = _open_run(run_dir, config, data_hash)
     resumed_from = state["completed"]
     # Rows of an iteration killed before its checkpoint are dropped: that iteration is trained again below.
-    logger = BatchedCSVLogger(run_dir / "training_log.csv", LOG_FIELDS, batch_size=64, keep_rows=state["log_rows"])
+    logger = BatchedCSVLogger(run_dir / "training_log.csv", LOG_FIELDS, batch_size=64, keep_rows=state["log_rows"],
+                              tensorboard_dir=_walk_forward_tensorboard(config), step_field="iteration")  # fmt: skip
     stopwatch = Stopwatch()
     bar = progress_bar(total=len(split.windows), initial=resumed_from, desc=f"{config.mode} seed={config.seed}",
                        unit="iter", disable=config.verbose == 0)  # fmt: skip
