@@ -140,7 +140,10 @@ class SharedMemoryEngine:
 
     def _broadcast(self, command: str, arguments: list | None = None) -> list:
         for index, conn in enumerate(self.conns):
-            conn.send((command, None if arguments is None else arguments[index]))
+            try:
+                conn.send((command, None if arguments is None else arguments[index]))
+            except OSError:  # the worker died since the last barrier (BrokenPipeError, ConnectionResetError)
+                self._fail_dead(index)
         return self._gather()
 
     def _gather(self) -> list:

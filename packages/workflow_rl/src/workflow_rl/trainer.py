@@ -136,19 +136,7 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
 
     def save(stopper: EarlyStopping | None) -> None:
         logger.flush()  # the log never trails the checkpoint
-        state = {
-            "identity": identity,
-            "agent": agent.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "generator": generator.get_state(),
-            "progress": dict(run_state.progress),
-            "stopper": stopper.state_dict() if stopper is not None else None,
-            "search": search.state_dict(),
-            "trained": run_state.trained,
-            "curve": [list(point) for point in run_state.curve],
-            "torch_rng": torch.get_rng_state(),  # the policy samples actions from the global generator
-            "env_rng": copy.deepcopy(engine.sim.reset_rng_state) if hasattr(engine, "sim") else None,
-        }
+        state = _checkpoint_state(identity, agent, optimizer, generator, search, run_state, stopper, engine)
         save_checkpoint(checkpoint_path, state, package=PACKAGE, kind=CHECKPOINT_KIND)
 
     def make_run(stopper: EarlyStopping) -> WorkflowRun:
@@ -173,8 +161,28 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         engine.close()
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
-    loop_s = time.perf_counter() - loop_started
-    wall_s = time.perf_counter() - started
+    timing = {"wall_s": time.perf_counter() - started, "loop_s": time.perf_counter() - loop_started}
+    return _finish(config, search, run_state, agent, device, stopwatch, out, timing, resumed_from, compile_s)
+
+
+def _checkpoint_state(identity, agent, optimizer, generator, search, run_state, stopper, engine) -> dict[str, Any]:
+    return {
+        "identity": identity,
+        "agent": agent.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "progress": dict(run_state.progress),
+        "stopper": stopper.state_dict() if stopper is not None else None,
+        "search": search.state_dict(),
+        "trained": run_state.trained,
+        "curve": [list(point) for point in run_state.curve],
+        "torch_rng": torch.get_rng_state(),  # the policy samples actions from the global generator
+        "env_rng": copy.deepcopy(engine.sim.reset_rng_state) if hasattr(engine, "sim") else None,
+    }
+
+
+def _finish(config, search, run_state, agent, device, stopwatch, out, timing, resumed_from, compile_s) -> TrainResult:
+    """Evaluate the best workflow's policy on fresh seeded episodes and gather the run's numbers."""
     best = search.best()
     final_workflow = best.workflow if best else (config.workflow or (0, 1, 2, 3, 4))
     policy = _policy_for(final_workflow, run_state.trained, agent, device)
@@ -187,8 +195,8 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         episodes=progress["episodes"],
         env_steps=progress["episodes"] * EPISODE_STEPS,
         updates=progress["updates"],
-        wall_s=wall_s,
-        loop_s=loop_s,
+        wall_s=timing["wall_s"],
+        loop_s=timing["loop_s"],
         time_split=stopwatch.totals(),
         cpu_split=stopwatch.cpu_totals(),
         workflows=[{**asdict(r), "workflow": workflow_name(r.workflow)} for r in search.results],
