@@ -140,3 +140,20 @@ def test_estimate_writes_a_projection_and_runs_no_preset(tmp_path, capsys, monke
     parts = estimate["parts_cpu_s"]
     assert set(parts) >= {"search", "arm_runs", "choice_cost_whole_trial_backprop", "choice_cost_exact_poisson_noise"}
     assert estimate["projected_cpu_s"] == pytest.approx(sum(parts.values())) and "CPU minutes" in out
+
+
+@pytest.mark.slow
+def test_fast_demo_and_example_say_what_they_show_and_where_files_went(tmp_path, capsys):
+    import importlib.util
+
+    code, out, err = cli(capsys, "demo", "--fast", "--out", str(tmp_path / "demo"))
+    assert code == 0, err
+    assert "what it shows" in out and f"checkpoints: {tmp_path / 'demo' / 'checkpoints'}" in out
+    assert (tmp_path / "demo" / "checkpoints" / "training_curves.png").is_file()
+    spec = importlib.util.spec_from_file_location("example", PACKAGE / "examples" / "train_with_adam_cosine.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.main(["--fast", "--out", str(tmp_path / "example")]) == 0
+    out = capsys.readouterr().out
+    assert "what it shows" in out and "g_av: initial 0.0000" in out and "base learning rate 0.01" in out
+    assert (tmp_path / "example" / "parameter_evolution.png").is_file()
