@@ -44,6 +44,7 @@ def _repo(tmp_path: Path, monkeypatch) -> Path:
     (root / "reports" / "bench" / "fakepkg").mkdir(parents=True)
     (root / "reports" / "bench" / "fakepkg" / "benchmark.json").write_text("{}")
     (root / "reports" / "BENCHMARKS.md").write_text("evidence\n")
+    (root / "README.md").write_text("# r\n<!-- summary:start -->\nS\n<!-- summary:end -->\n")
     monkeypatch.chdir(root)
     return root
 
@@ -51,9 +52,14 @@ def _repo(tmp_path: Path, monkeypatch) -> Path:
 def test_ci_preset_leaves_evidence_and_readmes_unchanged(tmp_path, monkeypatch):
     root = _repo(tmp_path, monkeypatch)
     assert discover_packages(root) == ["fakepkg"]
-    before = {**_digest(root / "reports" / "bench"), **_digest(root / "packages")}
+    before = {
+        **_digest(root / "reports" / "bench"),
+        **_digest(root / "packages"),
+        "R": (root / "README.md").read_text(),
+    }
     assert main(["--preset", "ci", "--root", str(root)]) == 0
-    assert {**_digest(root / "reports" / "bench"), **_digest(root / "packages")} == before
+    after = {**_digest(root / "reports" / "bench"), **_digest(root / "packages"), "R": (root / "README.md").read_text()}
+    assert after == before
     assert (root / "reports" / "BENCHMARKS.md").read_text() == "evidence\n"
     assert (root / "reports" / "ci" / "fakepkg" / "benchmark.json").is_file()
     assert "fakepkg" in (root / "reports" / "ci" / "BENCHMARKS.md").read_text()
@@ -63,4 +69,6 @@ def test_default_preset_refreshes_evidence_and_readmes(tmp_path, monkeypatch):
     root = _repo(tmp_path, monkeypatch)
     assert main(["--root", str(root)]) == 0
     assert "E\n" not in (root / "packages" / "fakepkg" / "README.md").read_text()
+    summary = (root / "README.md").read_text()
+    assert "S\n" not in summary and "[fakepkg](reports/bench/fakepkg/benchmark.json)" in summary
     assert (root / "reports" / "BENCHMARKS.md").read_text() != "evidence\n"

@@ -25,6 +25,8 @@ __all__ = ["main", "package_table", "render_report", "update_readme_table"]
 
 README_START = "<!-- benchmark:start -->"
 README_END = "<!-- benchmark:end -->"
+SUMMARY_START = "<!-- summary:start -->"
+SUMMARY_END = "<!-- summary:end -->"
 
 
 def _fmt(value: float | None) -> str:
@@ -124,19 +126,24 @@ def package_table(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme_table(readme: Path, doc: Mapping[str, Any], source: str) -> bool:
-    """Replace the text between the benchmark markers in ``readme``; False if it has no markers."""
-    if not readme.is_file():
+def _replace_between(path: Path, start: str, end: str, content: str, source: str) -> bool:
+    """Replace the text between ``start`` and ``end`` in ``path``; False if the file or markers are missing."""
+    if not path.is_file():
         return False
-    text = readme.read_text()
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
+    text = path.read_text()
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
         return False
     provenance = f"<!-- written by trainkit.report from {source}; do not edit by hand -->"
-    body = f"{README_START}\n{provenance}\n{package_table(doc)}\n{README_END}"
-    with atomic_write(readme) as handle:
+    body = f"{start}\n{provenance}\n{content}\n{end}"
+    with atomic_write(path) as handle:
         handle.write(pattern.sub(lambda _: body, text, count=1))
     return True
+
+
+def update_readme_table(readme: Path, doc: Mapping[str, Any], source: str) -> bool:
+    """Replace the text between the benchmark markers in a package README; False if it has no markers."""
+    return _replace_between(readme, README_START, README_END, package_table(doc), source)
 
 
 def _plot_speedups(docs: Sequence[Mapping[str, Any]], path: Path) -> None:
@@ -211,10 +218,12 @@ def render_report(
     failures: Mapping[str, str] | None = None,
     command: str = "nox -s bench",
     elapsed_s: Mapping[str, float] | None = None,
+    summary_readme: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write ``out_dir/BENCHMARKS.md`` plus ``speedup.png`` and ``quality.png``; return the report path.
 
-    Package README tables are refreshed only from the default preset's results: other presets are not evidence.
+    Package README tables, and the summary table between the summary markers of ``summary_readme``, are
+    refreshed only from the default preset's results: other presets are not evidence.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -254,6 +263,16 @@ def render_report(
     report = out / "BENCHMARKS.md"
     with atomic_write(report) as handle:
         handle.write("\n".join(lines) + "\n")
+    if summary_readme is not None and docs and all(doc["preset"] == DEFAULT_PRESET for doc in docs):
+        home = Path(summary_readme).parent
+        took = f", which took {sum(elapsed_s.values()) / 60:.1f} min" if elapsed_s else ""
+        summary = [
+            f"Measured by `{command}`{took}; details, decomposition tables and plots in "
+            f"[{os.path.relpath(report, home)}]({os.path.relpath(report, home)}).",
+            "",
+            *_summary_rows(loaded, home),
+        ]
+        _replace_between(Path(summary_readme), SUMMARY_START, SUMMARY_END, "\n".join(summary), "the report")
     return report
 
 

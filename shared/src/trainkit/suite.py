@@ -52,8 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             failures[name] = f"exit status {code}, see the log above"
     shown = f"nox -s bench -- --preset {args.preset}" if args.preset != DEFAULT_PRESET else "nox -s bench"
-    readme_root = root / "packages" if args.preset == DEFAULT_PRESET else None
-    report = render_report(written, root / report_folder(args.preset), readme_root, failures, shown, elapsed)
+    evidence = args.preset == DEFAULT_PRESET
+    report = render_report(
+        written,
+        root / report_folder(args.preset),
+        root / "packages" if evidence else None,
+        failures,
+        shown,
+        elapsed,
+        summary_readme=root / "README.md" if evidence else None,
+    )
     print(f"wrote {report}")
     return 1 if failures else 0
 
