@@ -98,6 +98,7 @@ def _train(args: argparse.Namespace) -> int:
         momentum=options.momentum,
         tbptt_steps=options.tbptt_steps,
         train_excitability=options.train_excitability,
+        tensorboard_dir=str(args.tensorboard) if args.tensorboard else None,
         seed=args.seed,
         data_seed=args.seed,
         checkpoint_dir=str(options.checkpoint_dir),
@@ -116,7 +117,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _add_train(sub: argparse.ArgumentParser) -> None:
     add_config_arguments(sub, TrainOptions)
-    add_common_arguments(sub, tensorboard=False)
+    add_common_arguments(sub)
 
 
 def _demo(args: argparse.Namespace) -> int:

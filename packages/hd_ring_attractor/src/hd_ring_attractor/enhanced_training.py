@@ -26,14 +26,17 @@ from trainkit import (
     EarlyStopping,
     TrainkitError,
     load_checkpoint,
+    require,
     resolve_device,
     save_checkpoint,
     seed_everything,
 )
+from trainkit.tensorboard import TensorBoardSink
 
 __all__ = ["AdamCosineTrainer", "NonFiniteLossError", "create_training_config"]
 
 NOISE_RATES = ("noise_rate_e", "noise_rate_i")
+PACKAGE, CHECKPOINT_KIND = "hd_ring_attractor", "trainer"  # recorded in and checked on every checkpoint
 
 HISTORY_KEYS = (
     "epoch",
@@ -160,10 +163,11 @@ class AdamCosineTrainer:
 
     def save_checkpoint(self, epoch: int, path: str | Path) -> Path:
         """Atomically save everything needed to continue after ``epoch`` (0-based) to ``path``."""
-        return save_checkpoint(path, self._state(epoch))
+        return save_checkpoint(path, self._state(epoch), package=PACKAGE, kind=CHECKPOINT_KIND)
 
     def _load_state(self, path: str | Path) -> dict[str, Any]:
-        state = load_checkpoint(path, map_location=self.device)
+        state = load_checkpoint(path, map_location=self.device, package=PACKAGE, kind=CHECKPOINT_KIND)
+        require(state, "config", dict, source=path)
         saved_size = tuple(state.get("model_size", ()))
         if saved_size != self.model.size:
             raise CheckpointError(
@@ -275,7 +279,11 @@ class AdamCosineTrainer:
             self.stop_reason = self.early_stopping.reason
         if start_epoch == 0 and self.config["select_start"] and self.config["save_checkpoints"]:
             self.early_stopping.best, self.best_epoch = self._validate()[0], -1  # the start is the best so far
-            save_checkpoint(self.checkpoint_dir / BEST_CHECKPOINT, {**self._state(-1), "best": True})
+            self.save_checkpoint(-1, self.checkpoint_dir / BEST_CHECKPOINT)
+        sink = None
+        if self.config["tensorboard_dir"]:
+            # purge_step: a resumed run's epochs replace those an interrupted run had already logged.
+            sink = TensorBoardSink(self.config["tensorboard_dir"], step_field="epoch", purge_step=start_epoch)
         for epoch in range(start_epoch, self.config["max_epochs"]):
             if self.early_stopping.stopped:
                 break
@@ -303,10 +311,13 @@ class AdamCosineTrainer:
                 self.history[key].append(value)
             for name in SCALAR_PARAMETERS:
                 self.param_history[name].append(float(getattr(self.model, name).detach()))
+            if sink is not None:  # flushed before the checkpoint, so a resume never misses logged epochs
+                sink.write([{**row, "samples_per_s": len(self.train_data) / row["time_per_epoch"]}], epoch)
+                sink.flush()
             if self.config["save_checkpoints"]:
                 if improved:
                     self.best_epoch = epoch
-                    save_checkpoint(self.checkpoint_dir / BEST_CHECKPOINT, {**self._state(epoch), "best": True})
+                    self.save_checkpoint(epoch, self.checkpoint_dir / BEST_CHECKPOINT)
                 self.save_checkpoint(epoch, last)
             if self.config["log_interval"] and (epoch + 1) % self.config["log_interval"] == 0:
                 print(
@@ -316,6 +327,8 @@ class AdamCosineTrainer:
             if stop:
                 self.stop_reason = self.early_stopping.reason
                 break
+        if sink is not None:
+            sink.close()
         best = self.checkpoint_dir / BEST_CHECKPOINT
         if self.config["restore_best"] and self.config["save_checkpoints"] and best.is_file():
             self.model.load_state_dict(self._load_state(best)["model_state_dict"])

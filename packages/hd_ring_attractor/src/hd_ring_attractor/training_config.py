@@ -49,6 +49,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "select_start": False,
     "target_error_deg": 2.0,
     "log_interval": 10,
+    "tensorboard_dir": None,  # also write each epoch's scalars there (needs the tensorboard extra)
     "device": "cpu",
 }
 SCHEDULE_KEYS = (
