@@ -7,6 +7,7 @@ bench's column says "not installed" and how to install it.
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -58,16 +59,21 @@ def train_npe(
     """NPE (sbi's default MAF, default training) on ``train_x -> train_theta`` (target space)."""
     from sbi.inference import NPE_C
     from sbi.utils import BoxUniform
+    from torch.utils.tensorboard import SummaryWriter
 
     torch.manual_seed(seed)
     low, high = (torch.as_tensor(b, dtype=torch.float32) for b in bounds)
-    inference = NPE_C(prior=BoxUniform(low, high), show_progress_bars=False)
-    started = time.perf_counter()
-    inference.append_simulations(
-        torch.as_tensor(train_theta, dtype=torch.float32), torch.as_tensor(train_x, dtype=torch.float32)
-    )
-    estimator = inference.train(max_num_epochs=max_epochs, show_train_summary=False)
-    train_seconds = time.perf_counter() - started
+    # sbi logs to ./sbi-logs unless given a writer: keep its logs out of the user's working directory.
+    with tempfile.TemporaryDirectory(prefix="sbi-logs-") as logs:
+        writer = SummaryWriter(log_dir=logs)
+        inference = NPE_C(prior=BoxUniform(low, high), summary_writer=writer, show_progress_bars=False)
+        started = time.perf_counter()
+        inference.append_simulations(
+            torch.as_tensor(train_theta, dtype=torch.float32), torch.as_tensor(train_x, dtype=torch.float32)
+        )
+        estimator = inference.train(max_num_epochs=max_epochs, show_train_summary=False)
+        train_seconds = time.perf_counter() - started
+        writer.close()
     posterior = inference.build_posterior(estimator)
     tic = time.perf_counter()
     with torch.no_grad():
