@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import tomllib
 from hd_ring_attractor import bench
-from hd_ring_attractor.cli import main, parser
+from hd_ring_attractor.cli import main, make_parser
 
 from trainkit.cli import assert_every_flag_has_help
 from trainkit.contract import read_document, validate_document
@@ -77,16 +77,16 @@ def test_the_same_command_twice_gives_identical_quality(bench_docs):
 
 
 def test_every_flag_has_help_and_help_names_every_subcommand(capsys):
-    assert_every_flag_has_help(parser())
+    assert_every_flag_has_help(make_parser())
     with pytest.raises(SystemExit) as exited:
-        parser().parse_args(["--help"])
+        make_parser().parse_args(["--help"])
     assert exited.value.code == 0
     out = capsys.readouterr().out
     for command in ("train", "bench", "demo"):
         assert command in out
     for command in ("train", "demo"):
         with pytest.raises(SystemExit):
-            parser().parse_args([command, "--help"])
+            make_parser().parse_args([command, "--help"])
         threads = capsys.readouterr().out.rsplit("--threads", 1)[1]
         assert "(default: 1)" in " ".join(threads.split()[:12]), command
 

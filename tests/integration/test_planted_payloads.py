@@ -40,7 +40,7 @@ def test_trainkit_checkpoint(tmp_path):
 
 
 def test_neuro_gym_task_file(tmp_path):
-    from neuro_gym.__main__ import _load_task_file
+    from neuro_gym.cli import _load_task_file
 
     marker = tmp_path / "ran"
     _object_npz(tmp_path / "task.npz", marker)

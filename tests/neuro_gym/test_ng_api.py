@@ -96,7 +96,7 @@ def test_design_document_snippet_runs_with_one_added_line():
 
 
 def test_cli_uses_the_thread_count_asked_for(tmp_path, capsys):
-    from neuro_gym.__main__ import main
+    from neuro_gym.cli import main
 
     from trainkit.cli import DEFAULT_THREADS
 

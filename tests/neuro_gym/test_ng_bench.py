@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from neuro_gym import __main__ as neuro_gym_main
 from neuro_gym import bench
-from neuro_gym.__main__ import build_parser
+from neuro_gym import cli as neuro_gym_main
+from neuro_gym.cli import make_parser
 from neuro_gym.headline import README_END, README_START, update_readme
 from neuro_gym.peers import flops_per_step
 
@@ -60,7 +60,7 @@ def test_flops_per_step_counts_the_products_and_the_elementwise_work():
 
 
 def test_every_flag_has_help_and_only_two_console_scripts():
-    assert_every_flag_has_help(build_parser())
+    assert_every_flag_has_help(make_parser())
     pyproject = Path(__file__).resolve().parents[2] / "packages" / "neuro_gym" / "pyproject.toml"
     scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
     assert set(scripts) == {"neuro-gym", "neuro-gym-bench"}

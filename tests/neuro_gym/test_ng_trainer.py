@@ -122,7 +122,7 @@ def test_cli_bad_task_file_gives_one_line_and_exit_2(tmp_path):
 
 
 def test_cli_train_saves_a_brain_and_a_rerun_resumes(tmp_path, capsys):
-    from neuro_gym.__main__ import main
+    from neuro_gym.cli import main
 
     args = ["train", "--task", "xor", "--max-epochs", "12", "--target", "1.0", "--checkpoint-dir", str(tmp_path)]
     assert main([*args, "--profile", "max_accuracy"]) == 0
@@ -134,7 +134,7 @@ def test_cli_train_saves_a_brain_and_a_rerun_resumes(tmp_path, capsys):
 
 
 def test_cli_stdp_competition_writes_a_histogram(tmp_path):
-    from neuro_gym.__main__ import main
+    from neuro_gym.cli import main
 
     assert main(["stdp-competition", "--out", str(tmp_path), "--duration", "0.5"]) == 0
     assert (tmp_path / "stdp_competition.png").stat().st_size > 1000
@@ -143,7 +143,7 @@ def test_cli_stdp_competition_writes_a_histogram(tmp_path):
 def test_cli_resume_keeps_log_rows_only_up_to_the_checkpoint(tmp_path):
     import csv
 
-    from neuro_gym.__main__ import main
+    from neuro_gym.cli import main
 
     args = ["train", "--task", "xor", "--target", "1.0", "--checkpoint-dir", str(tmp_path), "--checkpoint-every", "5"]
     assert main([*args, "--max-epochs", "5", "--profile", "max_accuracy"]) == 0

@@ -6,9 +6,9 @@ import json
 from dataclasses import asdict
 
 import pytest
-from ppo_trading.__main__ import main as package_main
 from ppo_trading.bench import DECOMPOSITION, PRESETS
 from ppo_trading.bench_arms import ARMS, arm_config, arm_hyperparameters
+from ppo_trading.cli import main as package_main
 
 CHAIN = ["original", "original_fast_eval", "plus_adaptive_timesteps", "plus_warm_start", "plus_early_stop"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from ppo_trading import train_ppo, train_ppo_optimized
-from ppo_trading.__main__ import main as package_main
-from ppo_trading.cli import build_parser, config_from_args
+from ppo_trading.cli import main as package_main
 from ppo_trading.data import generate_synthetic_xauusd, write_ohlc_csv
+from ppo_trading.train_cli import build_parser, config_from_args
 
 
 def _config(argv, original=False):
@@ -127,7 +127,7 @@ def test_killed_run_resumes_and_keeps_its_log(tmp_path):
 def test_base_install_never_imports_ray_and_names_the_extra_when_it_is_missing():
     code = (
         "import sys; sys.modules['ray'] = None\n"  # what Python sees when Ray is not installed
-        "import ppo_trading.__main__, ppo_trading.distributed\n"
+        "import ppo_trading.cli, ppo_trading.distributed\n"
         "from trainkit import ConfigError\n"
         "try:\n    ppo_trading.distributed.require_ray()\nexcept ConfigError as error:\n    print(error)\n"
     )
@@ -154,11 +154,11 @@ def test_the_design_documents_console_scripts_exist_and_answer_help(capsys):
 
 
 def test_every_flag_has_help_kebab_case_and_the_documents_snake_case(capsys):
-    from ppo_trading.__main__ import build_main_parser
+    from ppo_trading.cli import make_parser
 
     from trainkit.cli import assert_every_flag_has_help
 
-    assert_every_flag_has_help(build_main_parser())
+    assert_every_flag_has_help(make_parser())
     assert_every_flag_has_help(build_parser("x", original_by_default=False))
     snake = _config(["--total_timesteps", "1024", "--min_timesteps", "512", "--no-warm_start"])
     kebab = _config(["--total-timesteps", "1024", "--min-timesteps", "512", "--no-warm-start"])

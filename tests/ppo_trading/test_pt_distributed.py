@@ -10,7 +10,7 @@ import sys
 
 import pytest
 from ppo_trading import train_ppo_optimized
-from ppo_trading.__main__ import main as package_main
+from ppo_trading.cli import main as package_main
 from ppo_trading.data import generate_synthetic_xauusd, write_ohlc_csv
 
 pytestmark = pytest.mark.distributed

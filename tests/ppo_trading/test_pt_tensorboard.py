@@ -4,9 +4,9 @@ fps) and the walk-forward log per iteration (validation score, learning rate, en
 from __future__ import annotations
 
 import pytest
-from ppo_trading.__main__ import main as package_main
-from ppo_trading.cli import build_parser
+from ppo_trading.cli import main as package_main
 from ppo_trading.data import generate_synthetic_xauusd, write_ohlc_csv
+from ppo_trading.train_cli import build_parser
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 

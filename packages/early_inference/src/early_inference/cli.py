@@ -259,8 +259,12 @@ COMMANDS = {
 }  # fmt: skip
 
 
+def make_parser() -> TrainkitArgumentParser:
+    return build_parser(PACKAGE, DESCRIPTION, list(COMMANDS.values()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(build_parser(PACKAGE, DESCRIPTION, list(COMMANDS.values())), argv)
+    return run_cli(make_parser(), argv)
 
 
 entry_point = main

@@ -20,7 +20,7 @@ from trainkit import atomic_write, resolve_device, validate
 from trainkit.cli import Command, add_common_arguments, add_config_arguments, build_parser, config_from_args, run_cli
 from trainkit.harness import add_bench_arguments, default_out, run_bench
 
-__all__ = ["TrainOptions", "bench_entry_point", "entry_point", "main", "parser"]
+__all__ = ["TrainOptions", "bench_entry_point", "entry_point", "main", "make_parser"]
 
 
 def _help(text: str, kind: object = None) -> dict[str, object]:
@@ -193,7 +193,7 @@ def _add_bench(sub: argparse.ArgumentParser) -> None:
     )
 
 
-def parser() -> argparse.ArgumentParser:
+def make_parser() -> argparse.ArgumentParser:
     return build_parser(
         "hd_ring_attractor",
         "A head-direction ring attractor trained to path-integrate angular velocity in darkness.",
@@ -213,7 +213,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(parser(), argv)
+    return run_cli(make_parser(), argv)
 
 
 def entry_point() -> None:

@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trainkit.cli import TrainkitArgumentParser
 
     def _main(arguments: Sequence[str] | None) -> int:
-        parser = add_arguments(TrainkitArgumentParser(prog="ppo_trading-bench", description=__doc__))
+        parser = add_arguments(TrainkitArgumentParser(prog="ppo-trading-bench", description=__doc__))
         return bench_command(parser.parse_args(arguments))
 
-    return run_cli(_main, argv, prog="ppo_trading-bench")
+    return run_cli(_main, argv, prog="ppo-trading-bench")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ppo_trading.cli import train_main
+from ppo_trading.train_cli import train_main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
