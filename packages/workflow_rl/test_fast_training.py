@@ -21,8 +21,8 @@ from workflow_rl.workflows import parse_workflow
 
 from trainkit import atomic_write, run_cli
 from trainkit import validate as v
-from trainkit.benchmark import machine_info
 from trainkit.cli import TrainkitArgumentParser
+from trainkit.contract import machine_info
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,7 +95,7 @@ def test_latest_checkpoint_orders_by_number_and_ignores_temp_files(tmp_path):
 
 
 def test_model_checkpoint_cadence_and_pruning(tmp_path):
-    saver = ModelCheckpoint(tmp_path, every_n=2, keep_last=2)
+    saver = ModelCheckpoint(tmp_path, every_n=2, save_top_k=2, save_last=False)
     calls = []
 
     def state(epoch):
@@ -112,7 +112,7 @@ def test_model_checkpoint_cadence_and_pruning(tmp_path):
 
 def test_model_checkpoint_never_prunes_files_it_did_not_write(tmp_path):
     save_checkpoint(tmp_path / "brain.pt", {"keep": True})
-    saver = ModelCheckpoint(tmp_path, every_n=1, keep_last=1)
+    saver = ModelCheckpoint(tmp_path, every_n=1, save_top_k=1, save_last=False)
     for epoch in range(1, 4):
         saver.save(epoch, {"epoch": epoch})
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["brain.pt", "epoch000003.pt"]

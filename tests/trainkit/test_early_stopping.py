@@ -46,11 +46,11 @@ def test_accepts_metrics_mapping_and_rejects_missing_key():
 def test_state_dict_round_trip_continues_the_count():
     first = EarlyStopping("loss", patience=3)
     for v in (1.0, 1.0, 1.0):
-        first.step(v)
+        first.should_stop(v)
     resumed = EarlyStopping("loss", patience=3)
     resumed.load_state_dict(first.state_dict())
     assert resumed.wait == 2 and resumed.best == 1.0
-    assert resumed.step(1.0) is True
+    assert resumed.should_stop(1.0) is True
     with pytest.raises(ValueError, match="monitors"):
         EarlyStopping("acc", patience=3).load_state_dict(first.state_dict())
 
@@ -60,9 +60,3 @@ def test_invalid_configuration_is_rejected(kwargs):
     args = {"monitor": "loss", "patience": 1, "mode": "min"} | kwargs
     with pytest.raises(ValueError):
         EarlyStopping(**args)
-
-
-def test_step_is_the_old_name_of_should_stop():
-    old, new = EarlyStopping("loss", patience=1), EarlyStopping("loss", patience=1)
-    values = [1.0, 0.5, 0.7]
-    assert [old.step(v) for v in values] == [new.should_stop(v) for v in values] == [False, False, True]

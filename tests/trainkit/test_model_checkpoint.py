@@ -74,6 +74,6 @@ def test_resume_restores_scores_and_removes_an_unrecorded_file(tmp_path):
 
 
 def test_bad_arguments():
-    for kwargs in ({"every_n": 0}, {"save_top_k": -2}, {"mode": "best"}, {"filename": "x.pt"}, {"keep_last": 0}):
+    for kwargs in ({"every_n": 0}, {"save_top_k": -2}, {"mode": "best"}, {"filename": "x.pt"}):
         with pytest.raises(ValueError):
             ModelCheckpoint("unused", **kwargs)

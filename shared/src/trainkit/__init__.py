@@ -4,12 +4,12 @@ from importlib import metadata as _metadata
 
 from trainkit.atomic import atomic_write
 from trainkit.batched_logging import BatchedCSVLogger, truncate_csv_rows
-from trainkit.benchmark import RunResult, build_benchmark, run_interleaved, validate_benchmark, write_benchmark
 from trainkit.checkpoint import latest_checkpoint, load_checkpoint, require, save_checkpoint
 from trainkit.cli import run_cli
 from trainkit.device import resolve_device
 from trainkit.early_stopping import EarlyStopping
 from trainkit.errors import CheckpointError, ConfigError, CSVHeaderError, DataError, TrainkitError
+from trainkit.harness import Arm, BenchSpec, Decomposition, RunResult, run_bench, run_interleaved
 from trainkit.model_checkpoint import ModelCheckpoint
 from trainkit.progress import progress_bar
 from trainkit.schedules import EvalCadence, Phase, PhaseSchedule, WarmupCosine, WarmupThenPlateau, geometric_budget
@@ -17,11 +17,14 @@ from trainkit.seeding import seed_everything
 from trainkit.timing import Stopwatch
 
 __all__ = [
+    "Arm",
     "BatchedCSVLogger",
+    "BenchSpec",
     "CSVHeaderError",
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "Decomposition",
     "EarlyStopping",
     "EvalCadence",
     "ModelCheckpoint",
@@ -33,20 +36,18 @@ __all__ = [
     "WarmupCosine",
     "WarmupThenPlateau",
     "atomic_write",
-    "build_benchmark",
     "geometric_budget",
     "latest_checkpoint",
     "load_checkpoint",
     "progress_bar",
     "require",
     "resolve_device",
+    "run_bench",
     "run_cli",
     "run_interleaved",
     "save_checkpoint",
     "seed_everything",
     "truncate_csv_rows",
-    "validate_benchmark",
-    "write_benchmark",
 ]
 
 try:  # one version source: shared/pyproject.toml, read back from the installed metadata

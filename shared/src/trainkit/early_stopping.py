@@ -79,10 +79,6 @@ class EarlyStopping:
             )
         return self.stopped
 
-    def step(self, value: float | Mapping[str, Any]) -> bool:
-        """Deprecated name of :meth:`should_stop` (True = stop), kept until every package has moved."""
-        return self.should_stop(value)
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "monitor": self.monitor,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import resource
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,8 +38,10 @@ __all__ = [
     "add_bench_arguments",
     "arm_order",
     "cited",
+    "current_command",
     "default_out",
     "run_bench",
+    "run_interleaved",
     "search_hyperparameter",
 ]
 
@@ -217,9 +220,8 @@ def _measured(call: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, wall, cpu
 
 
-def _command(package: str, argv: Sequence[str] | None) -> str:
-    import shlex
-
+def current_command(package: str, argv: Sequence[str] | None = None) -> str:
+    """The command line that started this process, as a user would type it: ``python -m <package> ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
     return " ".join([f"python -m {package}", *(shlex.quote(a) for a in args)])
 
@@ -236,18 +238,26 @@ def _warm_up(spec: BenchSpec, order: Sequence[str]) -> dict[str, dict[str, Any]]
     return record
 
 
-def _timed_runs(spec: BenchSpec, seeds: Sequence[int]) -> tuple[dict[str, list[RunResult]], list[dict[str, Any]]]:
-    results: dict[str, list[RunResult]] = {name: [] for name in spec.arms}
+def run_interleaved(
+    runs: Mapping[str, Callable[[int], RunResult]],
+    seeds: Sequence[int],
+    desc: str = "runs",
+    order: Callable[[Sequence[str], int], list[str]] | None = None,
+) -> tuple[dict[str, list[RunResult]], list[dict[str, Any]]]:
+    """Run every entry of ``runs`` once per seed, in ``order(names, seed)`` (default: the declared order on
+    even seeds, reversed on odd ones), filling each result's wall and CPU seconds; return results and orders."""
+    ordering = order or (lambda names, seed: list(names) if seed % 2 == 0 else list(names)[::-1])
+    results: dict[str, list[RunResult]] = {name: [] for name in runs}
     orders = []
-    with progress_bar(total=len(seeds) * len(spec.arms), desc=f"{spec.package} bench", unit="run") as bar:
+    with progress_bar(total=len(seeds) * len(runs), desc=desc, unit="run") as bar:
         for seed in seeds:
-            order = arm_order(list(spec.arms), seed)
-            orders.append({"seed": seed, "arms": order})
-            for name in order:
+            sequence = ordering(list(runs), seed)
+            orders.append({"seed": seed, "arms": sequence})
+            for name in sequence:
                 bar.set_postfix_str(f"{name} seed={seed}")
-                result, wall, cpu = _measured(functools.partial(spec.arms[name].run, seed))
+                result, wall, cpu = _measured(functools.partial(runs[name], seed))
                 if result.seed != seed:
-                    raise ValueError(f"arm {name!r} returned seed {result.seed} for seed {seed}")
+                    raise ValueError(f"{name!r} returned seed {result.seed} for seed {seed}")
                 result.wall_s = wall if result.wall_s is None else result.wall_s
                 result.cpu_s = cpu if result.cpu_s is None else result.cpu_s
                 results[name].append(result)
@@ -274,9 +284,10 @@ def run_bench(
     if missing:
         raise ValueError(f"{package}: the bench declares no {' or '.join(missing)} arm")
     warmup = _warm_up(spec, arm_order(list(spec.arms), 0))
-    results, orders = _timed_runs(spec, seeds)
+    arms = {name: arm.run for name, arm in spec.arms.items()}
+    results, orders = run_interleaved(arms, seeds, desc=f"{package} bench", order=arm_order)
     extras = spec.extra_comparisons() if spec.extra_comparisons is not None else {}
-    doc = build_document(spec, args.preset, _command(package, argv), device, results, orders, warmup, extras)
+    doc = build_document(spec, args.preset, current_command(package, argv), device, results, orders, warmup, extras)
     path = write_document(out, doc)
     if spec.plots is not None:
         spec.plots(doc, out)

@@ -31,9 +31,6 @@ class ModelCheckpoint:
     With ``monitor`` set, put :meth:`state_dict` in the state you save and call :meth:`load_state_dict`
     on resume, so that the scores of files saved before the restart are remembered (the state built by
     ``state_fn`` already includes this epoch). Call your logger's ``flush()`` before each checkpoint.
-
-    The older form ``ModelCheckpoint(dirpath, every_n=..., keep_last=N)`` keeps the newest N epoch files
-    and writes no ``last.pt``, as before.
     """
 
     def __init__(
@@ -47,14 +44,9 @@ class ModelCheckpoint:
         every_n: int = 1,
         filename: str = "epoch{epoch:06d}.pt",
         last_filename: str = "last.pt",
-        keep_last: int | None = None,
         package: str | None = None,
         kind: str | None = None,
     ) -> None:
-        if keep_last is not None:  # the v1 arguments: newest `keep_last` files, no last.pt
-            if keep_last < 1:
-                raise ValueError(f"need keep_last >= 1, got {keep_last}")
-            save_top_k, save_last = keep_last, False
         if every_n < 1 or save_top_k < -1:
             raise ValueError(f"need every_n >= 1 and save_top_k >= -1, got {every_n} and {save_top_k}")
         if mode not in ("min", "max"):

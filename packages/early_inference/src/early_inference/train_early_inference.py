@@ -226,7 +226,9 @@ def train(
         },
         total_steps=total_steps,
     )
-    checkpoints = ModelCheckpoint(run_dir, keep_last=1, package=PACKAGE, kind=KIND) if run_dir else None
+    checkpoints = (
+        ModelCheckpoint(run_dir, save_top_k=1, save_last=False, package=PACKAGE, kind=KIND) if run_dir else None
+    )
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
         run.restore(load_checkpoint(latest, package=PACKAGE, kind=KIND), latest)

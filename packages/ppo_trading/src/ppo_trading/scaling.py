@@ -23,7 +23,7 @@ from ppo_trading.data import data_sha256, generate_synthetic_xauusd
 from ppo_trading.presets import BENCH_DATA_SEED, PRESETS
 from ppo_trading.utils.training_utils_optimized import BACKENDS, TrainingConfig, train_walk_forward_optimized
 from trainkit import ConfigError, atomic_write, progress_bar, validate
-from trainkit.benchmark import current_command
+from trainkit.harness import current_command
 
 __all__ = ["add_arguments", "measure_scaling", "scaling_command"]
 

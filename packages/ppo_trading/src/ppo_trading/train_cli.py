@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,9 @@ from ppo_trading.utils.training_utils_optimized import (
     write_json_atomic,
 )
 from ppo_trading.walk_forward import make_split
-from trainkit import RunResult, resolve_device, run_interleaved, validate
+from trainkit import resolve_device, validate
 from trainkit.cli import TrainkitArgumentParser, run_cli, set_handler, tensorboard_dir
+from trainkit.harness import RunResult, run_interleaved
 
 __all__ = ["add_train_arguments", "build_parser", "config_from_args", "run_training", "train_main"]
 
@@ -173,14 +173,13 @@ def run_training(args: argparse.Namespace) -> int:
 
     def runner(mode: str):
         def run(seed: int) -> RunResult:
-            started = time.perf_counter()
             reference = summaries["original"]["iteration_seconds"] if mode == "optimized" else None
             summaries[mode] = train_walk_forward_optimized(df, configs[mode], seed_dir / mode, reference)
-            return RunResult(seed, time.perf_counter() - started)
+            return RunResult(seed)  # run_interleaved measures its wall and CPU time
 
         return run
 
-    results = run_interleaved({mode: runner(mode) for mode in configs}, [args.seed], desc="benchmark_mode")
+    results, _ = run_interleaved({mode: runner(mode) for mode in configs}, [args.seed], desc="benchmark_mode")
     walls = {mode: results[mode][0].wall_s for mode in configs}
     resumed = any(s["resumed_from_iteration"] for s in summaries.values())
     optimized = summaries["optimized"]

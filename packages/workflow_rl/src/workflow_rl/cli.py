@@ -16,7 +16,6 @@ from pathlib import Path
 
 from trainkit import atomic_write
 from trainkit import validate as v
-from trainkit.benchmark import current_command
 from trainkit.cli import (
     Command,
     TrainkitArgumentParser,
@@ -26,6 +25,7 @@ from trainkit.cli import (
     run_cli,
     set_handler,
 )
+from trainkit.harness import current_command
 from workflow_rl.baselines import BASELINES, evaluate_policy, make_baseline
 from workflow_rl.config import FAST, INTERNAL_FIELDS, ORIGINAL, TRAINERS, TrainConfig, with_trainer
 from workflow_rl.distributed import ray_session, require_ray

@@ -22,7 +22,8 @@ from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.tune.registry import register_env
 
-from trainkit import CheckpointError, ConfigError, RunResult, atomic_write, progress_bar, run_interleaved
+from trainkit import CheckpointError, ConfigError, atomic_write, progress_bar
+from trainkit.harness import RunResult, run_interleaved
 from workflow_rl.baselines import evaluate_policy, make_baseline
 from workflow_rl.rllib_state import restore_learner_state, save_learner_state
 from workflow_rl.sim import EPISODE_STEPS, RED_AGENTS, NetDefenseEnv
@@ -334,7 +335,7 @@ def measure_scaling(
         return run
 
     modes = {f"env_runners={count}": run_with(count) for count in runner_counts}
-    results = run_interleaved(modes, [config.seed] * repeats, desc="rllib scaling")
+    results, _ = run_interleaved(modes, [config.seed] * repeats, desc="rllib scaling")
     rows = []
     for count, (name, runs) in zip(runner_counts, results.items(), strict=True):
         rates = [r.extra["env_steps_per_s"] for r in runs]
