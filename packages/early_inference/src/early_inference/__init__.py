@@ -1,3 +1,5 @@
 """early_inference: calibrated inference of kinetic parameters from early time-series prefixes."""
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+__version__ = _metadata.version("early_inference")  # one version source: pyproject.toml

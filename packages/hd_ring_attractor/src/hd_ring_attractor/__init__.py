@@ -1,5 +1,7 @@
 """A head-direction ring attractor that path-integrates angular velocity, trained with Adam + cosine annealing."""
 
+from importlib import metadata as _metadata
+
 from hd_ring_attractor.enhanced_training import AdamCosineTrainer, NonFiniteLossError, create_training_config
 from hd_ring_attractor.evaluation import cue_only_error_deg, evaluate, path_integration_loss
 from hd_ring_attractor.models import BOUNDS, RingAttractorNetwork
@@ -26,3 +28,5 @@ __all__ = [
     "save_progress_plots",
     "train_model_enhanced",
 ]
+
+__version__ = _metadata.version("hd_ring_attractor")  # one version source: pyproject.toml

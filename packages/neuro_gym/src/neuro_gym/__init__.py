@@ -1,5 +1,7 @@
 """neuro_gym: spiking LIF circuits with STDP that learn XOR and order-coded sequences."""
 
+from importlib import metadata as _metadata
+
 from neuro_gym.circuit import Circuit, CircuitConfig, RunOutput
 from neuro_gym.experiments import stdp_competition
 from neuro_gym.neuro_gym import NeuroGym
@@ -29,3 +31,5 @@ __all__ = [
     "validate_task_data",
     "xor_task",
 ]
+
+__version__ = _metadata.version("neuro_gym")  # one version source: pyproject.toml

@@ -1,5 +1,7 @@
 """ppo_trading: a walk-forward RecurrentPPO gold trader, original vs optimized training, measured."""
 
+from importlib import metadata as _metadata
+
 from ppo_trading.data import generate_synthetic_xauusd, load_ohlc
 from ppo_trading.env import ENV_ID, GoldTradingEnv
 from ppo_trading.features import clear_optimization_cache, compute_features
@@ -12,4 +14,4 @@ __all__ = [
     "generate_synthetic_xauusd",
     "load_ohlc",
 ]
-__version__ = "0.1.0"
+__version__ = _metadata.version("ppo_trading")  # one version source: pyproject.toml

@@ -1,8 +1,10 @@
 """workflow_rl: workflow-conditioned PPO on a batched network-defence simulator."""
 
+from importlib import metadata as _metadata
+
 import gymnasium as gym
 
-__version__ = "0.1.0"
+__version__ = _metadata.version("workflow_rl")  # one version source: pyproject.toml
 ENV_ID = "workflow_rl/NetDefense-v0"
 
 # `gym.make(ENV_ID)` gives the single env; `gym.make_vec(ENV_ID, n, vectorization_mode="vector_entry_point")`
