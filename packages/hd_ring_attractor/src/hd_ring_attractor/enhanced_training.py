@@ -7,6 +7,7 @@ are configurations of this one trainer (``optimizer`` = ``"sgd"``/``"adam"``, ``
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 import time
@@ -32,6 +33,8 @@ from trainkit import (
     seed_everything,
 )
 from trainkit.tensorboard import TensorBoardSink
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["AdamCosineTrainer", "NonFiniteLossError", "create_training_config"]
 
@@ -320,7 +323,7 @@ class AdamCosineTrainer:
                     self.save_checkpoint(epoch, self.checkpoint_dir / BEST_CHECKPOINT)
                 self.save_checkpoint(epoch, last)
             if self.config["log_interval"] and (epoch + 1) % self.config["log_interval"] == 0:
-                print(
+                logger.info(
                     f"epoch {epoch + 1}/{self.config['max_epochs']}: train {train_loss:.4f} val {val_loss:.4f} "
                     f"({val_error:.2f} deg) lr {learning_rate:.2e} g_av {self.model.g_av.item():.3f}"
                 )
