@@ -85,6 +85,8 @@ class Outcome:
             found.append(f"changed files: {', '.join(self.changed[:4])}")
         if self.payload_ran:
             found.append("PAYLOAD RAN")
+        if self.row.flag and not self.silent and self.code == 2 and not _names(self.stderr, self.row.flag):
+            found.append(f"the error does not name {self.row.flag} (refused for another reason?)")
         return found
 
     def summary(self) -> str:
@@ -99,6 +101,13 @@ PROCESS_OUTCOMES: list[Outcome] = []
 
 def record(outcome: Outcome, process: bool = False) -> None:
     (PROCESS_OUTCOMES if process else OUTCOMES).append(outcome)
+
+
+def _names(text: str, flag: str) -> bool:
+    """Whether an error message names ``flag`` (``--max-epochs``, ``max_epochs`` and ``max epochs`` all count)."""
+    words = flag.lstrip("-").lower().replace("_", "-")
+    text = text.lower().replace("_", "-")
+    return any(form in text for form in (words, words.replace("-", " ")))
 
 
 # ---------------------------------------------------------------- snapshots

@@ -26,6 +26,7 @@ class Row:
     argv: tuple[str, ...]
     setup: tuple[str, ...] = ()
     category: str = ""
+    flag: str = ""  # a bad value of this flag: its one-line error must name it
 
     @property
     def plants_payload(self) -> bool:
@@ -100,18 +101,18 @@ WRITTEN_CHECKPOINTS = {
 ROWS: list[Row] = []
 
 
-def add(package: str, row_id: str, argv: tuple[str, ...], *setup: str, category: str) -> None:
-    ROWS.append(Row(package, f"{package}:{row_id}", argv, tuple(setup), category))
+def add(package: str, row_id: str, argv: tuple[str, ...], *setup: str, category: str, flag: str = "") -> None:
+    ROWS.append(Row(package, f"{package}:{row_id}", argv, tuple(setup), category, flag))
 
 
 def seeds(package: str, base: tuple[str, ...], flag: str = "--seed", name: str = "") -> None:
     for value in ("-1", str(2**40), str(SEED_MAX), "1.5", "abc", "", "nan"):
-        add(package, f"{name or base[0]} {flag} {value!r}", (*base, flag, value), category="seed")
+        add(package, f"{name or base[0]} {flag} {value!r}", (*base, flag, value), category="seed", flag=flag)
 
 
 def numbers(package: str, base: tuple[str, ...], flag: str, values: tuple[str, ...], name: str = "") -> None:
     for value in values:
-        add(package, f"{name or base[0]} {flag} {value}", (*base, flag, value), category="number")
+        add(package, f"{name or base[0]} {flag} {value}", (*base, flag, value), category="number", flag=flag)
 
 
 def folders(package: str, base: tuple[str, ...], flag: str, name: str = "", is_file: bool = False) -> None:
