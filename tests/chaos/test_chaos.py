@@ -109,6 +109,7 @@ class Runner:
         self.runs = 0
         self.private_shm = True
         self.problems: list[str] = []
+        self.shm_before = _global_shm()
 
     @property
     def log(self) -> Path:
@@ -140,7 +141,15 @@ class Runner:
         return code
 
     def leaked_segments(self) -> list[str]:
+        """Segments left in the runs' private /dev/shm; without one (not root), new ones in the real /dev/shm."""
+        if not self.private_shm:  # may also count another program's segments made meanwhile: a loud failure
+            return sorted(_global_shm() - self.shm_before)
         return sorted(str(p.relative_to(self.shm_root)) for p in self.shm_root.rglob("*") if p.is_file())
+
+
+def _global_shm() -> set[str]:
+    shm = Path("/dev/shm")
+    return {p.name for p in shm.iterdir()} if shm.is_dir() else set()
 
 
 def _seed(package: str) -> int:
