@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import logging
 import os
 import pickle
 import runpy
@@ -312,13 +313,22 @@ def _alarm(seconds: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _process_state(argv: list[str]) -> Iterator[None]:
-    """Restore what a command may change in this process: argv, torch threads, signal handlers, cwd."""
+    """Restore what a command may change in this process: argv, torch threads, signal handlers, cwd, logging.
+
+    The root logger starts without handlers, as in a fresh process, so a command's log lines reach stderr
+    (and count) instead of pytest's log capture.
+    """
     saved_argv, threads, cwd = sys.argv[:], torch.get_num_threads(), os.getcwd()
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    root = logging.getLogger()
+    log_handlers, log_level = root.handlers[:], root.level
+    root.handlers = []
     sys.argv = argv
     try:
         yield
     finally:
+        root.handlers = log_handlers
+        root.setLevel(log_level)
         sys.argv = saved_argv
         torch.set_num_threads(threads)
         for sig, handler in handlers.items():
