@@ -16,10 +16,13 @@ PRESETS = {"ci": SimpleNamespace(seeds=2)}
     ("speedup", "cpu", "ci", "delta", "higher", "expected"),
     [
         (2.0, 2.0, [0.0, 0.02], 0.01, True, "faster, quality non-inferior (x)"),
+        (2.0, 2.0, [0.01, 0.02], 0.015, True, "faster, quality better (x)"),
+        (1.03, 1.0, [-0.3, -0.2], -0.25, False, "about as fast, quality better (x)"),  # lower is better
         (0.5, 0.5, [0.0, 0.02], 0.01, True, "not faster, quality non-inferior (x)"),
         (2.0, 2.0, [-0.3, -0.2], -0.25, True, "faster, quality lower (x)"),
         (2.0, 2.0, [-0.3, 0.1], -0.1, True, "faster, quality inconclusive (x)"),
         (2.0, 2.0, [0.2, 0.3], 0.25, False, "faster, quality lower (x)"),  # lower is better: a rise is worse
+        (0.97, 0.97, [0.0, 0.02], 0.01, True, "about as fast, quality non-inferior (x)"),
         (2.0, 0.5, [0.0, 0.0], 0.0, True, "faster in wall time only (more CPU seconds), quality non-inferior (x)"),
         (None, None, None, None, True, "speed not measured, quality not measured"),
     ],

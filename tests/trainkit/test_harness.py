@@ -108,7 +108,7 @@ def test_known_costs_give_known_wall_and_cpu_ratios(tmp_path):
     assert doc["quality_delta"] == pytest.approx(0.0)
     assert doc["budget_quality_delta"] == pytest.approx(0.2)
     assert doc["budget_quality_ci95"] == pytest.approx([0.2, 0.2])
-    assert doc["verdict"] == "faster, quality non-inferior (at the equal budget)"
+    assert doc["verdict"] == "faster, quality better (at the equal budget)"
     assert doc["extra_comparisons"]["constant"]["quality"] == 0.1
     assert doc["budget"] == "10 fake steps for every arm" and doc["schema"] == 2
 

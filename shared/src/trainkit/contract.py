@@ -42,6 +42,7 @@ __all__ = [
 
 SCHEMA_VERSION = 2
 QUALITY_FIELDS = ("quality", "quality_at_budget")
+SAME_SPEED = 0.05  # ratios within 5% of 1 are "about as fast": below what interleaved runs can resolve here
 
 
 def _finite(value: Any) -> float | None:
@@ -107,9 +108,16 @@ def decide_verdict(
     margin: float,
     at: str,
 ) -> str:
-    """Plain words for the outcome. Quality is non-inferior when the CI's worse end stays within ``margin``."""
+    """Plain words for the outcome.
+
+    Speed: "faster" or "not faster", and "about as fast" within ``SAME_SPEED`` of 1. Quality (optimized −
+    original): "better" when the whole CI lies on the better side of ``margin``, "non-inferior" when its worse
+    end stays within ``margin``, "lower" when all of it is worse than that, else "inconclusive".
+    """
     if speedup is None:
         pace = "speed not measured"
+    elif abs(speedup - 1.0) <= SAME_SPEED:
+        pace = "about as fast"
     else:
         pace = "faster" if speedup > 1.0 else "not faster"
         if speedup > 1.0 and speedup_cpu is not None and speedup_cpu < 1.0:
@@ -118,7 +126,9 @@ def decide_verdict(
         return f"{pace}, quality not measured"
     lo, hi = quality_ci95 if quality_ci95 is not None else (quality_delta, quality_delta)
     worst, best = (lo, hi) if higher_is_better else (-hi, -lo)  # sign-adjusted: "worse" is negative
-    if worst >= -margin:
+    if worst > margin:
+        judged = "better"
+    elif worst >= -margin:
         judged = "non-inferior"
     elif best < -margin:
         judged = "lower"
