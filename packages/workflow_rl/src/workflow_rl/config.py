@@ -10,6 +10,7 @@ from typing import Any
 
 from trainkit import ConfigError
 from trainkit import validate as v
+from trainkit.cli import tensorboard_dir
 from workflow_rl.sim import EPISODE_STEPS, RED_AGENTS
 from workflow_rl.workflows import DEFAULT_ALIGNMENT_LAMBDA, parse_workflow
 
@@ -88,6 +89,15 @@ class TrainConfig:
         default=200, metadata=_help("seeded evaluation episodes at the end", type=v.positive_int)
     )
     compile: bool = field(default=False, metadata=_help("torch.compile the PPO loss (compile time reported apart)"))
+    tensorboard: Path | None = field(
+        default=None,
+        metadata=_help(
+            "also write TensorBoard scalars under DIR (episode rows, PPO losses, lr, env steps/s, the final "
+            "evaluation; needs the tensorboard extra); view with: tensorboard --logdir DIR",
+            type=tensorboard_dir,
+            metavar="DIR",
+        ),
+    )
     # Set by the trainer choice (ORIGINAL / FAST), not by flags:
     engine: str = field(default="batched", metadata=_help("batched or shared_memory (original)"))
     csv_batch_size: int = field(default=100, metadata=_help("episode rows per CSV write; 1 = flush every row"))

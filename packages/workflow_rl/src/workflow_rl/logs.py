@@ -1,4 +1,5 @@
-"""Episode CSV logs: the original's write-and-flush per row, the fast path's batches, and resume trimming.
+"""Episode CSV logs: the original's write-and-flush per row, the fast path's batches, and resume trimming;
+with ``--tensorboard`` the same rows as TensorBoard scalars too (:class:`EpisodeLog`).
 
 The fast path uses ``trainkit.BatchedCSVLogger``. The original flushed (without fsync) every episode
 row; trainkit has no such writer, so :class:`EpisodeCSVWriter` reproduces it here.
@@ -15,8 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from trainkit import BatchedCSVLogger, CSVHeaderError, DataError
+from trainkit.tensorboard import TensorBoardSink
+from workflow_rl.sim import EPISODE_STEPS
 
-__all__ = ["EPISODE_FIELDS", "EpisodeCSVWriter", "default_log_dir", "open_episode_log", "trim_episode_log"]
+__all__ = [
+    "EPISODE_FIELDS",
+    "EpisodeCSVWriter",
+    "EpisodeLog",
+    "default_log_dir",
+    "log_evaluation",
+    "open_episode_log",
+    "trim_episode_log",
+]
 
 EPISODE_FIELDS = (
     "episode",
@@ -70,11 +81,61 @@ class EpisodeCSVWriter:
             self._handle.close()
 
 
-def open_episode_log(path: Path, batch_size: int) -> BatchedCSVLogger | EpisodeCSVWriter:
+class EpisodeLog:
+    """The episode CSV and, with ``tensorboard_dir``, each row as TensorBoard scalars (step = episode) plus
+    the learning rate and env steps per second of the training loop so far. The scalars reach disk when
+    the CSV is flushed (before every checkpoint); a resumed run hides the events after its checkpoint."""
+
+    def __init__(
+        self,
+        csv_log: BatchedCSVLogger | EpisodeCSVWriter,
+        tensorboard_dir: str | os.PathLike[str] | None,
+        lr: float,
+        resumed_from: int,
+    ) -> None:
+        self.csv = csv_log
+        self.lr, self.resumed_from = lr, resumed_from
+        self.tensorboard = (
+            None
+            if tensorboard_dir is None
+            else TensorBoardSink(tensorboard_dir, step_field="episode", purge_step=resumed_from or None)
+        )
+
+    def log(self, row: Mapping[str, Any]) -> None:
+        self.csv.log(row)
+        if self.tensorboard is not None:
+            steps = (row["episode"] + 1 - self.resumed_from) * EPISODE_STEPS  # env steps since the loop started
+            extra = {"lr": self.lr, "env_steps_per_s": steps / max(row["wall_s"], 1e-9)}
+            self.tensorboard.write([{**row, **extra}], first_index=row["episode"])
+
+    def flush(self) -> None:
+        self.csv.flush()
+        if self.tensorboard is not None:
+            self.tensorboard.flush()
+
+    def close(self) -> None:
+        self.csv.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def open_episode_log(
+    path: Path, batch_size: int, tensorboard_dir: str | os.PathLike[str] | None = None, lr: float = 0.0,
+    resumed_from: int = 0,
+) -> EpisodeLog:  # fmt: skip
     """``batch_size`` 1 = flush every row (original); larger = ``BatchedCSVLogger`` batches (fast)."""
     if batch_size == 1:
-        return EpisodeCSVWriter(path, EPISODE_FIELDS)
-    return BatchedCSVLogger(path, EPISODE_FIELDS, batch_size=batch_size)
+        csv_log: BatchedCSVLogger | EpisodeCSVWriter = EpisodeCSVWriter(path, EPISODE_FIELDS)
+    else:
+        csv_log = BatchedCSVLogger(path, EPISODE_FIELDS, batch_size=batch_size)
+    return EpisodeLog(csv_log, tensorboard_dir, lr, resumed_from)
+
+
+def log_evaluation(tensorboard_dir: str | os.PathLike[str], episodes: int, evaluation: Mapping[str, float]) -> None:
+    """The final seeded evaluation as ``eval_return`` and ``eval_compliance`` at step ``episodes``."""
+    sink = TensorBoardSink(tensorboard_dir, step_field="episode")
+    sink.write([{"episode": episodes, **{f"eval_{key}": value for key, value in evaluation.items()}}], 0)
+    sink.close()
 
 
 def trim_episode_log(path: Path, episodes: int) -> int:

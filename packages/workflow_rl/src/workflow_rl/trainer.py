@@ -31,7 +31,7 @@ from trainkit import (
     seed_everything,
 )
 from workflow_rl.config import TrainConfig, TrainResult
-from workflow_rl.logs import default_log_dir, open_episode_log, trim_episode_log
+from workflow_rl.logs import default_log_dir, log_evaluation, open_episode_log, trim_episode_log
 from workflow_rl.loop import WorkflowRun, evaluate_agent, make_engine, train_workflow
 from workflow_rl.ppo import STAT_NAMES, ActorCritic, FusedActorCritic, make_agent, make_optimizer, ppo_loss
 from workflow_rl.search import GPUCBSearch, LocalBackend, SearchBackend, WorkflowResult
@@ -120,7 +120,7 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         # Resume the batched simulator's stream where the checkpoint left it (at its latest reset).
         engine.sim.rng.bit_generator.state = run_state.env_rng
     loss_fn, compile_s = _loss_function(config, agent, device)
-    logger = open_episode_log(out / "episodes.csv", config.csv_batch_size)
+    logger = open_episode_log(out / "episodes.csv", config.csv_batch_size, config.tensorboard, config.lr, resumed_from)
     stopwatch = CpuStopwatch()
     loop_started = time.perf_counter()
     bar = progress_bar(
@@ -190,6 +190,8 @@ def _finish(config, search, run_state, agent, device, stopwatch, out, timing, re
         policy, config.red_agent, final_workflow, config.eval_episodes, seed=10_000 + config.seed, device=device
     )
     progress = run_state.progress
+    if config.tensorboard is not None:
+        log_evaluation(config.tensorboard, progress["episodes"], evaluation)
     return TrainResult(
         out=out,
         episodes=progress["episodes"],
