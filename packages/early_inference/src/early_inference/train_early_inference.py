@@ -249,17 +249,8 @@ def train(
     return _finish(run, config, data, prefix_length, normalizer, device, checkpoints, watch)
 
 
-LOG_FIELDS = [
-    "epoch",
-    "lr",
-    "train_loss",
-    "val_nll",
-    "val_nll_sum",
-    "elapsed_s",
-    "samples_seen",
-    "optimizer_steps",
-    "samples_per_s",
-]
+LOG_FIELDS = ["epoch", "lr", "train_loss", "val_nll", "val_nll_sum", "elapsed_s", "samples_seen", "optimizer_steps",
+              "samples_per_s"]  # fmt: skip
 
 
 def _loop(
