@@ -178,3 +178,16 @@ def test_bad_numbers_are_one_line_and_exit_2_before_any_work(tmp_path, capsys, f
     assert caught.value.code == 2
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_the_design_documents_cache_command_runs_from_the_package_folder(tmp_path):
+    command = "from utils.training_utils_optimized import clear_optimization_cache; clear_optimization_cache()"
+    proc = subprocess.run(
+        [sys.executable, "-c", command],
+        cwd=Path(__file__).resolve().parents[2] / "packages" / "ppo_trading",
+        env={**os.environ, "PPO_TRADING_CACHE": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
