@@ -96,8 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed,
         ):
             log.log(_log_row(status, circuit, samples))
-            if status["checkpoint"] is not None:
-                log.flush()  # the log on disk never lags the checkpoint a resume starts from
+            if status["checkpoint_due"]:
+                log.flush()  # before the checkpoint: the log on disk never lags the one a resume starts from
             bar.n = status["epoch"]
             bar.set_postfix(acc=f"{status['accuracy']:.3f}", refresh=False)
             bar.refresh()

@@ -44,8 +44,9 @@ def train_relentless(
     without improvement (:class:`trainkit.EarlyStopping`). A ``profile`` supplies eval_frequency,
     patience and the NeuroGym settings. With ``checkpoint_dir`` the run saves every ``checkpoint_every``
     epochs and at its end, and resumes from the latest checkpoint there, continuing the epoch count,
-    schedules, early-stopping state and clock; ``checkpoint`` names the file saved at that epoch (flush
-    logs then). ``tie_break_share``: the share of the last evaluation's answers chosen by the membrane
+    schedules, early-stopping state and clock; ``checkpoint_due`` marks an epoch whose checkpoint is
+    written when the caller asks for the next status (flush logs then). ``tie_break_share``: the share
+    of the last evaluation's answers chosen by the membrane
     tie-break rather than by spike counts; ``tie_break_flag`` marks more than 10%.
     """
     if profile is not None:
@@ -90,8 +91,15 @@ def train_relentless(
             stopper.should_stop(accuracy)
         progress["elapsed_s"] = time.perf_counter() - clock_start
         done = epoch >= max_epochs or stopper.stopped or (stop_at_target and progress["reached_epoch"] is not None)
-        saved = checkpoints.maybe_save(epoch, snapshot, force=done) if checkpoints is not None else None
-        yield _status(epoch, evaluated, info, eval_ms, progress, stopper, saved)
+        # The epoch's status goes out before its checkpoint is written, so the caller's log row for it is on
+        # disk first: a kill in between leaves the log ahead of the checkpoint (a resume cuts the extra rows),
+        # never behind it (rows lost for good).
+        due = checkpoints is not None and (done or epoch % checkpoint_every == 0)
+        try:
+            yield _status(epoch, evaluated, info, eval_ms, progress, stopper, due)
+        finally:  # also when the caller stops iterating early
+            if due and checkpoints is not None:
+                checkpoints.save(epoch, snapshot())
 
 
 def _status(
@@ -101,7 +109,7 @@ def _status(
     eval_ms: float | None,
     progress: dict[str, Any],
     stopper: EarlyStopping,
-    saved: Path | None,
+    checkpoint_due: bool,
 ) -> dict[str, Any]:
     return {
         "epoch": epoch,
@@ -115,7 +123,7 @@ def _status(
         "reached_epoch": progress["reached_epoch"],
         "best_accuracy": stopper.best,
         "stop_reason": stopper.reason,
-        "checkpoint": None if saved is None else str(saved),
+        "checkpoint_due": checkpoint_due,
         "tie_break_share": progress["tie_break_share"],
         "tie_break_flag": (progress["tie_break_share"] or 0.0) > TIE_BREAK_LIMIT,
     }
