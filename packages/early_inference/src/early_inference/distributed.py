@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
-from trainkit import ConfigError
+from trainkit import ray_support
 
 __all__ = ["INSTALL_HINT", "connect", "require_ray", "simulate_on_ray"]
 
@@ -21,25 +21,12 @@ INSTALL_HINT = "pip install 'early_inference[distributed]'"
 
 def require_ray() -> ModuleType:
     """The ``ray`` module, or a one-line ConfigError that says how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(f"--backend ray needs Ray, which is not installed: {INSTALL_HINT}") from None
-    return ray
+    return ray_support.require_ray(INSTALL_HINT)
 
 
 def connect(address: str | None) -> ModuleType:
     """Initialise Ray once per process: a local Ray for ``None``, else the cluster at ``address``."""
-    ray = require_ray()
-    if ray.is_initialized():
-        return ray
-    try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
-    except ConnectionError as error:
-        raise ConfigError(
-            f"no Ray cluster at {address!r} ({error}); start one with `ray start --head` or drop --ray-address"
-        ) from None
-    return ray
+    return ray_support.connect(address, INSTALL_HINT)
 
 
 def simulate_on_ray(

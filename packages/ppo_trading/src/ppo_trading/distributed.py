@@ -17,7 +17,7 @@ from types import ModuleType
 import torch
 
 from ppo_trading.utils.training_utils_optimized import CandidateResult, CandidateSpec, train_candidate
-from trainkit import ConfigError, atomic_write
+from trainkit import atomic_write, ray_support
 
 __all__ = ["connect", "require_ray", "run_candidates_on_ray"]
 
@@ -26,25 +26,12 @@ INSTALL_HINT = "pip install 'ppo_trading[distributed]'"
 
 def require_ray() -> ModuleType:
     """The ``ray`` module, or a one-line ConfigError that says how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(f"--backend ray needs Ray, which is not installed: {INSTALL_HINT}") from None
-    return ray
+    return ray_support.require_ray(INSTALL_HINT)
 
 
 def connect(address: str | None) -> ModuleType:
     """Initialise Ray once per process: a local Ray for ``None``, else the cluster at ``address``."""
-    ray = require_ray()
-    if ray.is_initialized():
-        return ray
-    try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
-    except ConnectionError as error:
-        raise ConfigError(
-            f"no Ray cluster at {address!r} ({error}); start one with `ray start --head` or drop --ray-address"
-        ) from None
-    return ray
+    return ray_support.connect(address, INSTALL_HINT)
 
 
 def _train_on_worker(spec: CandidateSpec, warm_start: bytes | None) -> tuple[CandidateResult, bytes | None]:
