@@ -229,6 +229,8 @@ def train(
     checkpoints = (
         ModelCheckpoint(run_dir, save_top_k=1, save_last=False, package=PACKAGE, kind=KIND) if run_dir else None
     )
+    for stale in Path(run_dir).glob(".*.tmp") if run_dir else ():  # a kill -9 mid atomic_write leaves these
+        stale.unlink(missing_ok=True)
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
         run.restore(load_checkpoint(latest, package=PACKAGE, kind=KIND), latest)

@@ -70,6 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_name = f"{task.get('name', args.task)}-{profile.name}-seed{args.seed}"
     checkpoint_dir = args.checkpoint_dir or Path("checkpoints") / "neuro_gym" / run_name
     circuit, task = Circuit.for_task(task, profile, args.seed, device)
+    for stale in checkpoint_dir.rglob(".*.tmp") if checkpoint_dir.is_dir() else ():
+        stale.unlink(missing_ok=True)  # what a kill -9 in the middle of an atomic_write leaves
     status: dict[str, Any] = {}
     samples = len(task["labels"])
     with (

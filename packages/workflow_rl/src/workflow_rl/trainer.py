@@ -99,6 +99,8 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         else default_log_dir("fast" if config.engine == "batched" else "original")
     )
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # what a kill -9 in the middle of an atomic_write leaves
+        stale.unlink(missing_ok=True)
     backend = backend or LocalBackend()
     if backend.isolated and config.engine != "batched":
         raise ConfigError("a backend that runs trials in other processes needs the fast trainer (batched engine)")
