@@ -152,7 +152,7 @@ numbers("neuro_gym", NG_TRAIN, "--checkpoint-every", ("0", "-5"))
 numbers("neuro_gym", NG_TRAIN, "--threads", ("0", "-1"))
 numbers("neuro_gym", NG_TRAIN, "--target", ("nan", "inf", "-0.5", "0", "1.5"))
 add("neuro_gym", "train --device bogus", (*NG_TRAIN, "--device", "bogus"), category="choice")
-for kind in ("empty", "garbage", "npz_wrong_keys", "npz_nan", "npz_mismatch", "malicious_npz", "csv_text"):
+for kind in ("empty", "garbage", "npz_wrong_keys", "npz_nan", "npz_mismatch", "malicious_npz", "text_file"):
     add("neuro_gym", f"train --task-file {kind}", (*NG_TRAIN, "--task-file", "{bad}"), f"make:{kind}",
         category="malicious checkpoint" if "malicious" in kind else "malformed input file")  # fmt: skip
 add(
@@ -205,7 +205,7 @@ numbers("early_inference", EI_TRAIN, "--epochs", ("0", "-1"))
 numbers("early_inference", EI_TRAIN, "--threads", ("0", "-1"))
 numbers("early_inference", EI_TRAIN, "--prefix-length", ("nan", "-10", "7"))
 add("early_inference", "train --device bogus", (*EI_TRAIN, "--device", "bogus"), category="choice")
-for kind in ("empty", "garbage", "npz_wrong_keys", "truncated_data", "malicious_npz", "csv_text"):
+for kind in ("empty", "garbage", "npz_wrong_keys", "truncated_data", "malicious_npz", "text_file"):
     add("early_inference", f"train --data {kind}", (*EI_TRAIN, "--data", "{bad}"), f"make:{kind}",
         category="malicious checkpoint" if "malicious" in kind else "malformed input file")  # fmt: skip
 add("early_inference", "train --data missing", (*EI_TRAIN, "--data", "{in}/nope.npz"), category="malformed input file")

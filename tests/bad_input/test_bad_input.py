@@ -39,7 +39,7 @@ def _make(kind: str, path: Path, assets: dict[str, Path], marker: Path) -> Path:
         path.write_bytes(b"")
     elif kind == "garbage":
         path.write_bytes(os.urandom(4096))
-    elif kind == "csv_text":
+    elif kind == "text_file":
         path.write_text("a,b\n1,2\n")
     elif kind == "npz_wrong_keys":
         np.savez(path, something=np.zeros(3))
