@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from trainkit import BatchedCSVLogger, DataError, progress_bar, resolve_device, 
 from trainkit import cli as trainkit_cli
 from trainkit.cli import Command, add_common_arguments
 from trainkit.harness import DEFAULT_PRESET, add_bench_arguments, default_out, run_bench
-from trainkit.validate import existing_file, output_dir, positive_float, positive_int, probability
+from trainkit.validate import ValidationError, existing_file, output_dir, positive_float, positive_int, probability
 
 LOG_FIELDS = [
     "epoch",
@@ -42,7 +43,7 @@ def _load_task_file(path: Path) -> dict[str, Any]:
     try:
         with np.load(path, allow_pickle=False) as data:
             task = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # empty, truncated or not an .npz
         raise DataError(f"{path}: not a readable .npz task file ({exc})") from None
     if "num_classes" in task:
         task["num_classes"] = int(task["num_classes"])
@@ -174,6 +175,21 @@ def _with_threads(handler: Callable[[argparse.Namespace], int]) -> Callable[[arg
     return run
 
 
+def _target(value: str) -> float:
+    """An accuracy in (0, 1]: a target of 0 holds from the first epoch and would end the run at once."""
+    accuracy = probability(value)
+    if accuracy == 0.0:
+        raise ValidationError(f"must be an accuracy in (0, 1], got {value!r}")
+    return accuracy
+
+
+def _brain_path(value: str) -> Path:
+    """The file the trained circuit goes to; its folder is probed now, not after training."""
+    path = Path(value)
+    output_dir(path.parent)
+    return path
+
+
 def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--task", choices=("xor", "sequence"), default="xor", help="built-in task")
     train.add_argument(
@@ -181,11 +197,11 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--profile", choices=sorted(PROFILES), default="balanced", help="training settings")
     train.add_argument("--max-epochs", type=positive_int, default=300, help="epochs at most")
-    train.add_argument("--target", type=probability, default=None, help="accuracy to hold (default: 1.0 XOR, 0.9 else)")
+    train.add_argument("--target", type=_target, default=None, help="accuracy to hold (default: 1.0 XOR, 0.9 else)")
     train.add_argument("--engine", choices=("batched", "loop"), default="batched", help="batched (fused) or per-sample")
     train.add_argument("--checkpoint-dir", type=output_dir, default=None, help="default checkpoints/neuro_gym/<run>")
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="epochs between checkpoints")
-    train.add_argument("--save-brain", type=Path, default=None, help="where to save the trained circuit")
+    train.add_argument("--save-brain", type=_brain_path, default=None, help="where to save the trained circuit")
     add_common_arguments(train)
 
 
