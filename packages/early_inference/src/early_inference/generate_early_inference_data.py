@@ -230,7 +230,7 @@ def load_dataset(path: str | os.PathLike[str], expected_config: Mapping[str, Any
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         config = json.loads(str(arrays["config_json"]))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # EOF: empty; BadZip: truncated
         raise DataError(f"{path}: not an early_inference dataset ({type(exc).__name__}: {exc})") from exc
     if expected_config is not None:
         expected = _validate_config(expected_config)
