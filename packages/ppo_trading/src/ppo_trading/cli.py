@@ -31,11 +31,20 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_file(value: str) -> Path:
+    """A file to write: its folder is created and probed now, so a bad path fails before the bars are made."""
+    path = Path(value)
+    validate.output_dir(path.parent)
+    return path
+
+
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-bars", "--n_bars", dest="n_bars", type=validate.int_in_range(2, 10**8), default=50_000,
                         help="number of 15-minute bars")  # fmt: skip
     parser.add_argument("--seed", type=validate.seed, default=2024, help="generator seed")
-    parser.add_argument("--out", default="data/XAUUSDm_15min.csv", help="CSV path (written atomically)")
+    parser.add_argument(
+        "--out", type=_output_file, default="data/XAUUSDm_15min.csv", help="CSV path (written atomically)"
+    )
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -7,12 +7,14 @@ ambiguous and stops the run with an error naming ``--date_format``.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 
-from trainkit import DataError
+from trainkit import DataError, validate
 
-__all__ = ["DATE_FORMATS", "bars_per_year", "parse_timestamps"]
+__all__ = ["DATE_FORMATS", "bars_per_year", "date_format", "parse_timestamps"]
 
 # --date_format choices; any other value containing "%" is a strftime format.
 DATE_FORMATS = ("auto", "iso", "dayfirst", "monthfirst", "epoch_s", "epoch_ms")
@@ -20,6 +22,22 @@ _DATE = r"^\s*(\d{1,4})[./-](\d{1,2})[./-](\d{1,4})(.*)$"
 _EPOCH = r"^\s*\d{9,13}(\.\d*)?\s*$"
 # Epoch values above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 _MS_THRESHOLD = 1e11
+
+
+def date_format(value: str) -> str:
+    """``--date_format``: a name from DATE_FORMATS or a strftime format that round-trips (checked before any work)."""
+    if value in DATE_FORMATS:
+        return value
+    if "%" not in value:
+        raise validate.ValidationError(
+            f"must be one of {list(DATE_FORMATS)} or a strftime format with '%', got {value!r}"
+        )
+    try:
+        sample = datetime(2001, 2, 3, 4, 5, 6)
+        datetime.strptime(sample.strftime(value), value)
+    except ValueError as exc:
+        raise validate.ValidationError(f"not a usable strftime format {value!r} ({exc})") from None
+    return value
 
 
 def _fail(where: str, rule: str) -> DataError:

@@ -9,7 +9,7 @@ from typing import Any
 from ppo_trading.config import BACKEND_NAMES, CUSTOM_SCHEDULE
 from ppo_trading.instruments import INSTRUMENTS
 from ppo_trading.presets import PRESETS
-from ppo_trading.timestamps import DATE_FORMATS
+from ppo_trading.timestamps import DATE_FORMATS, date_format
 from trainkit import validate
 from trainkit.cli import DEFAULT_THREADS
 
@@ -34,7 +34,7 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(group, "data_path", default="data/XAUUSDm_15min.csv",
           help="OHLC file: comma, semicolon or tab separated, with or without a header; ISO, day-first, "
                "MetaTrader (separate date and time columns) or epoch timestamps")  # fmt: skip
-    _flag(group, "date_format", default="auto",
+    _flag(group, "date_format", type=date_format, default="auto",
           help=f"how to read timestamps: one of {', '.join(DATE_FORMATS)} or a strftime format such as "
                "'%%d/%%m/%%Y %%H:%%M' (auto decides day-first vs month-first from the whole column)")  # fmt: skip
     _flag(group, "instrument", choices=["auto", *sorted(INSTRUMENTS)], default="auto",
