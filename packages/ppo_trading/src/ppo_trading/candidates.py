@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -136,6 +137,9 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
 def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
+    # Ctrl-C reaches the terminal's whole process group: only the parent handles it (one line, exit 130);
+    # a worker dying of it would break the pool and turn the interrupt into a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_serial(specs: Sequence[CandidateSpec], workers: int) -> list[CandidateResult]:

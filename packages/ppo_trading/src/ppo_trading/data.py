@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -73,8 +74,10 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, int]:
     fields = [f.strip().strip('"').lower().lstrip("<").rstrip(">") for f in line.split(sep)]
     header = any(f in _KNOWN for f in fields)
     try:
-        raw = pd.read_csv(path, sep=sep, header=0 if header else None, dtype=str, skipinitialspace=True,
-                          encoding="utf-8-sig", skip_blank_lines=True)  # fmt: skip
+        # Parsed from memory: pandas' C reader turns a read() interrupted by Ctrl-C into a ParserError, which
+        # would be reported as "not a readable CSV"; Python's read_bytes retries and raises KeyboardInterrupt.
+        raw = pd.read_csv(io.BytesIO(path.read_bytes()), sep=sep, header=0 if header else None, dtype=str,
+                          skipinitialspace=True, encoding="utf-8-sig", skip_blank_lines=True)  # fmt: skip
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise _fail(path, None, f"not a readable CSV ({first[:160]})") from None
