@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from trainkit import ModelCheckpoint, load_checkpoint
+from trainkit import ConfigError, ModelCheckpoint, load_checkpoint
 from trainkit.checkpoint import ModelCheckpoint as FromOldModule
 
 
@@ -77,3 +77,12 @@ def test_bad_arguments():
     for kwargs in ({"every_n": 0}, {"save_top_k": -2}, {"mode": "best"}, {"filename": "x.pt"}):
         with pytest.raises(ValueError):
             ModelCheckpoint("unused", **kwargs)
+
+
+def test_a_folder_where_last_pt_belongs_is_refused_before_training(tmp_path):
+    (tmp_path / "last.pt").mkdir()
+    with pytest.raises(ConfigError, match="found a folder"):
+        ModelCheckpoint(tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="is a file"):
+        ModelCheckpoint(tmp_path / "file")

@@ -56,7 +56,9 @@ EXIT_INTERRUPTED = 130
 DEFAULT_THREADS = 1
 HANDLER_KEY = "_trainkit_handler"
 # OS errors a user fixes (space, permissions), not bugs: one line instead of a traceback.
-_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+_USER_OS_ERRORS = {
+    errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR, errno.EEXIST
+}  # fmt: skip
 
 Handler = Callable[[argparse.Namespace], "int | None"]
 C = TypeVar("C")

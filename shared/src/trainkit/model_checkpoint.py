@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from trainkit.checkpoint import _step_of, save_checkpoint
+from trainkit.errors import ConfigError
 
 __all__ = ["ModelCheckpoint"]
 
@@ -63,9 +64,18 @@ class ModelCheckpoint:
         self.last_filename = last_filename
         self.package = package
         self.kind = kind
+        self._check_paths()
         self.scores: dict[str, float] = {}  # file name -> monitored value, for the files kept (monitor set)
 
     # ---- the Lightning-style entry point ---------------------------------------------------------------
+
+    def _check_paths(self) -> None:
+        """Refuse, before any training, a checkpoint folder or ``last`` file that cannot be written."""
+        last = self.dirpath / self.last_filename
+        if self.dirpath.exists() and not self.dirpath.is_dir():
+            raise ConfigError(f"{self.dirpath}: the checkpoint folder is a file")
+        if self.save_last and last.exists() and not last.is_file():
+            raise ConfigError(f"{last}: expected a checkpoint file, found a folder; move it away or use another folder")
 
     def update(self, epoch: int, metrics: Mapping[str, Any], state_fn: StateFn, force: bool = False) -> Path | None:
         """At the end of ``epoch``: save if due (or ``force``); return the epoch file or ``last.pt`` written."""
