@@ -1,4 +1,4 @@
-"""Sessions: tests (default), lint, typecheck, isolated (one venv per package), slow, bench (the main job), distributed.
+"""Sessions: tests (default), lint, typecheck, chaos, isolated (one venv per package), slow, bench, distributed.
 
 Every install goes through constraints.txt, which pins torch to the local CPU wheel.
 Packages are discovered from packages/*/pyproject.toml, so a new package needs no edit here.
