@@ -33,3 +33,17 @@ def test_atomic_write_yields_a_plain_io_object(tmp_path):
         assert isinstance(handle, io.BufferedWriter)
         handle.write(b"x")
     assert (tmp_path / "blob.bin").read_bytes() == b"x"
+
+
+def test_remove_stale_temp_files_deletes_only_atomic_write_leftovers(tmp_path):
+    from trainkit.atomic import remove_stale_temp_files
+
+    (tmp_path / "sub").mkdir()
+    for name in (".last.pt.ab12.tmp", "sub/.log.csv.cd34.tmp"):
+        (tmp_path / name).write_text("torn")
+    (tmp_path / "last.pt").write_text("kept")
+    assert remove_stale_temp_files(tmp_path) == 1
+    assert (tmp_path / "sub" / ".log.csv.cd34.tmp").exists()
+    assert remove_stale_temp_files(tmp_path, recursive=True) == 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["last.pt", "sub"]
+    assert remove_stale_temp_files(tmp_path / "missing") == 0

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "remove_stale_temp_files"]
 
 
 def _new_file_mode() -> int:
@@ -59,3 +59,17 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[A
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str], recursive: bool = False) -> int:
+    """Delete the ``.<name>.<random>.tmp`` files a process killed inside :func:`atomic_write` left in ``folder``.
+
+    Call it when a run resumes, before anything writes there; return how many were removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = list(folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)

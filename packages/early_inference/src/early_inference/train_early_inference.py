@@ -45,6 +45,7 @@ from trainkit import (
     resolve_device,
     seed_everything,
 )
+from trainkit.atomic import remove_stale_temp_files
 
 __all__ = [
     "CONFIG",
@@ -229,8 +230,8 @@ def train(
     checkpoints = (
         ModelCheckpoint(run_dir, save_top_k=1, save_last=False, package=PACKAGE, kind=KIND) if run_dir else None
     )
-    for stale in Path(run_dir).glob(".*.tmp") if run_dir else ():  # a kill -9 mid atomic_write leaves these
-        stale.unlink(missing_ok=True)
+    if run_dir:
+        remove_stale_temp_files(run_dir)
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
         run.restore(load_checkpoint(latest, package=PACKAGE, kind=KIND), latest)

@@ -18,6 +18,7 @@ from neuro_gym.smart_trainer import checkpointed_epochs, train_relentless
 from neuro_gym.tasks import sequence_task, validate_task_data, xor_task
 from trainkit import BatchedCSVLogger, DataError, progress_bar, resolve_device, seed_everything
 from trainkit import cli as trainkit_cli
+from trainkit.atomic import remove_stale_temp_files
 from trainkit.cli import Command, add_common_arguments
 from trainkit.harness import DEFAULT_PRESET, add_bench_arguments, default_out, run_bench
 from trainkit.validate import ValidationError, existing_file, output_dir, positive_float, positive_int, probability
@@ -71,8 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_name = f"{task.get('name', args.task)}-{profile.name}-seed{args.seed}"
     checkpoint_dir = args.checkpoint_dir or Path("checkpoints") / "neuro_gym" / run_name
     circuit, task = Circuit.for_task(task, profile, args.seed, device)
-    for stale in checkpoint_dir.rglob(".*.tmp") if checkpoint_dir.is_dir() else ():
-        stale.unlink(missing_ok=True)  # what a kill -9 in the middle of an atomic_write leaves
+    remove_stale_temp_files(checkpoint_dir, recursive=True)
     status: dict[str, Any] = {}
     samples = len(task["labels"])
     with (

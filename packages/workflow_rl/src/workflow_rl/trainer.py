@@ -30,6 +30,7 @@ from trainkit import (
     save_checkpoint,
     seed_everything,
 )
+from trainkit.atomic import remove_stale_temp_files
 from workflow_rl.config import TrainConfig, TrainResult
 from workflow_rl.logs import default_log_dir, log_evaluation, open_episode_log, trim_episode_log
 from workflow_rl.loop import WorkflowRun, evaluate_agent, make_engine, train_workflow
@@ -99,8 +100,7 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         else default_log_dir("fast" if config.engine == "batched" else "original")
     )
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".*.tmp"):  # what a kill -9 in the middle of an atomic_write leaves
-        stale.unlink(missing_ok=True)
+    remove_stale_temp_files(out)
     backend = backend or LocalBackend()
     if backend.isolated and config.engine != "batched":
         raise ConfigError("a backend that runs trials in other processes needs the fast trainer (batched engine)")
