@@ -69,8 +69,8 @@ PRESETS: dict[str, BenchPreset] = {
             "decomposition arms are not run at quick size",
         ),
     ),
-    # Issue 15's floor: >= 16k training samples, >= 4,000 steps at 30/60 s and >= 1,500 at 300 s. About
-    # 2,000 CPU-seconds of training for the two arms (reports/full/early_inference/quick_cost_estimate.json).
+    # Issue 15's floor: >= 16k training samples, >= 4,000 steps at 30/60 s and >= 1,500 at 300 s. Its training
+    # cost is projected by `python -m early_inference.cost_estimate --preset standard` (standard_cost_estimate.json).
     "standard": BenchPreset(
         data={"n_train": 16000, "n_val": 2000, "n_test": 2000},
         profile="ci",

@@ -65,7 +65,7 @@ def estimate(preset_name: str, steps: int) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = TrainkitArgumentParser(prog="python -m early_inference.cost_estimate", description=__doc__)
-    parser.add_argument("--out", type=validate.output_dir, required=True, help="folder for quick_cost_estimate.json")
+    parser.add_argument("--out", type=validate.output_dir, required=True, help="folder for <preset>_cost_estimate.json")
     parser.add_argument("--steps", type=validate.positive_int, default=30, help="timed optimizer steps per arm")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="preset to estimate")
 
