@@ -124,13 +124,3 @@ def test_shipped_real_files_parse_to_the_right_dates():
     df, data, described = bench_data(PRESETS["real"])
     assert len(df) == 1_400 and data["point_size"] == 1e-5 and 6_000 < data["bars_per_year"] < 6_500
     assert "fx" in described and (df["spread"] == 10.0).all()  # the file has no spread: the FX default
-
-
-@pytest.mark.parametrize("name", ["STOCKS_GOOGL.csv", pytest.param("FOREX_EURUSD_1H_ASK.csv", marks=pytest.mark.slow)])
-def test_real_files_train_end_to_end_with_the_ci_preset(tmp_path, capsys, name):
-    argv = ["--data-path", str(REAL / name), "--preset", "ci", "--seed", "2", "--results-dir", str(tmp_path),
-            "--total-timesteps", "256", "--min-timesteps", "256", "--eval-freq", "256"]  # fmt: skip
-    assert train_ppo_optimized.main(argv) == 0
-    assert "buy-and-hold net of costs" in capsys.readouterr().out
-    summary = json.loads((tmp_path / "2" / "optimization_summary.json").read_text())
-    assert summary["baseline_metrics"]["buy_and_hold"]["costs_paid"] > 0

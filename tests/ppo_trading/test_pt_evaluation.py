@@ -97,3 +97,19 @@ def test_baselines_share_the_accounting(arrays):
     assert results["sma_crossover"]["trades"] >= 1
     with pytest.raises(ValueError):
         baseline_policy("martingale", GoldTradingEnv(features, *prices, start=2101, end=2401))
+
+
+def test_a_stopped_out_account_sits_in_cash_to_the_window_end_so_it_compares_with_buy_and_hold():
+    """GOOGL daily, seed 3: a short agent hit the 50% stop 34 bars early and the comparison crashed."""
+    from ppo_trading.reporting import compare_to_buy_and_hold
+
+    close = np.linspace(100.0, 400.0, 60)  # a price that quadruples: a short loses half well before the end
+    env_args = (np.zeros((60, 4), np.float32), close, close, np.zeros(60))
+    short = run_episode(GoldTradingEnv(*env_args), lambda obs, start: 0)
+    hold = run_episode(GoldTradingEnv(*env_args), lambda obs, start: 2)
+    assert len(short.equity) == len(hold.equity) == 60 and len(short.positions) == len(short.actions) == 59
+    stop = short.positions.index(0) + 1  # equity[k] follows positions[k - 1]: the bar the stop closed the position
+    assert 1 < stop < 30 and short.equity[stop] <= 0.5 * short.equity[0]
+    assert set(short.positions[stop - 1 :]) == {0} and set(short.equity[stop:]) == {short.equity[stop]}
+    report = compare_to_buy_and_hold(np.diff(np.log(short.equity)), np.diff(np.log(hold.equity)))
+    assert report["bars"] == 59 and report["excess_log_return_pct"] < -100

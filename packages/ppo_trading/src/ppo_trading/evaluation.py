@@ -53,7 +53,7 @@ class EpisodeRecord:
 
 
 def run_episode(env: GoldTradingEnv, policy: Policy) -> EpisodeRecord:
-    """Play ``policy`` over the env's whole window from its first bar."""
+    """Play ``policy`` over the env's whole window from its first bar (flat after a stop-out)."""
     obs, info = env.reset(seed=0)
     record = EpisodeRecord(equity=[info["equity"]])
     episode_start, done = True, False
@@ -64,6 +64,13 @@ def run_episode(env: GoldTradingEnv, policy: Policy) -> EpisodeRecord:
         record.equity.append(info["equity"])
         record.positions.append(info["position"])
         episode_start, done = False, terminated or truncated
+    # A stop-out (drawdown past env.max_drawdown) closes the position and ends the episode early; the
+    # account then sits in cash to the window's end, so every record covers the same bars and the agent's
+    # curve can be compared bar by bar with buy-and-hold's (a shorter curve used to crash the comparison).
+    flat_bars = env.last_bar - env.t
+    record.equity += [record.equity[-1]] * flat_bars
+    record.positions += [0] * flat_bars
+    record.actions += [1] * flat_bars
     record.trades = env.trades
     record.costs_paid = env.costs_paid
     record.closed_trade_pnls = list(env.closed_trade_pnls)

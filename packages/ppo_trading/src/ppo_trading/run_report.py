@@ -132,6 +132,21 @@ def build_summary(
     }
 
 
+def data_span(times: Any, split: Any) -> dict[str, Any]:
+    """The parsed timestamps a run trained and tested on, so a reader can check the file was read right."""
+
+    def at(index: int) -> str:
+        return times.iloc[index].strftime("%Y-%m-%d %H:%M:%S")
+
+    return {
+        "bars": len(times),
+        "first": at(0),
+        "last": at(len(times) - 1),
+        "test_first": at(split.test_start),
+        "test_last": at(split.test_end - 1),
+    }
+
+
 def plot_equity_curves(curves: dict[str, Sequence[float]], path: Path, title: str) -> None:
     fig, axes = new_figure(figsize=(8, 4))
     ax = axes[0][0]

@@ -38,6 +38,7 @@ from ppo_trading.policy_store import (
 )
 from ppo_trading.run_report import (
     build_summary,
+    data_span,
     evaluate_on_test,
     plot_equity_curves,
     stitched_report,
@@ -312,5 +313,6 @@ def train_walk_forward_optimized(
     plot_equity_curves(test["equity_curves"], run_dir / "equity_curve.png", title=f"test block, seed {config.seed}")
     summary = build_summary(config, state, test, data_hash, len(split.windows), split)
     summary["resumed_from_iteration"] = resumed_from
+    summary["data_span"] = data_span(df["time"], split)
     write_json_atomic(run_dir / "optimization_summary.json", summary)
     return summary
