@@ -9,6 +9,7 @@ test block. Buy-and-hold, SMA crossover, flat and random run over the same bars 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 from collections.abc import Sequence
@@ -18,18 +19,21 @@ from typing import Any
 import pandas as pd
 
 from ppo_trading.bench_arms import ARMS, BenchPreset, arm_config, arm_hyperparameters, run_arm
+from ppo_trading.bench_datasets import dataset_row, run_dataset
 from ppo_trading.bench_extras import compare_evaluators, degenerate_opponents, measure_throughput
 from ppo_trading.config import TrainingConfig, calculate_adaptive_timesteps
 from ppo_trading.data import data_sha256, generate_synthetic_xauusd, load_ohlc
+from ppo_trading.datasets_report import README, report_command
 from ppo_trading.instruments import resolve_costs
 from ppo_trading.presets import BENCH_DATA_SEED
 from ppo_trading.timestamps import bars_per_year
 from trainkit import validate
-from trainkit.harness import Arm, BenchContext, BenchSpec, Decomposition, add_bench_arguments, run_bench
+from trainkit.harness import DEFAULT_PRESET, Arm, BenchContext, BenchSpec, Decomposition, add_bench_arguments, run_bench
 from trainkit.plotting import new_figure, save_figure
 
 __all__ = ["PRESETS", "add_arguments", "bench_command", "build_spec", "main"]
 
+REAL_DATA_FILE = "data/gym_anytrading/FOREX_EURUSD_1H_ASK.csv"  # hourly EURUSD, MIT (data/README.md)
 PRESETS = {
     # seconds: every arm and code path once
     "ci": BenchPreset(1_000, 2, 400, 100, 512, 256, 2, 1_024),
@@ -39,7 +43,7 @@ PRESETS = {
     # the original's geometry (2,000 / 500) and the design document's 50,000-step T_0
     "full": BenchPreset(20_000, 8, 2_000, 500, 50_000, 5_120, 5, 16_384),
     # quick's sizes on the last 1,400 hourly bars of real EURUSD (data/README.md: gym-anytrading, MIT)
-    "real": BenchPreset(1_400, 3, 400, 140, 2_560, 256, 5, 4_096, "data/gym_anytrading/FOREX_EURUSD_1H_ASK.csv"),
+    "real": BenchPreset(1_400, 3, 400, 140, 2_560, 256, 5, 4_096, REAL_DATA_FILE),
 }
 WARMUP = BenchPreset(1_000, 2, 400, 100, 256, 256, 1, 512)
 MARGIN = 1.0  # non-inferiority margin, percentage points of excess log return
@@ -67,6 +71,12 @@ def _plot(doc: dict[str, Any], out: Path) -> list[Path]:
     return [save_figure(fig, out / "ppo_trading_arms.png")]
 
 
+def _in_checkout(path: str) -> str:
+    """A repository-relative data path, from the working directory or else from this source checkout."""
+    checkout = Path(__file__).resolve().parents[4] / path  # src/ppo_trading/bench.py -> the repository root
+    return path if Path(path).is_file() or not checkout.is_file() else str(checkout)
+
+
 def bench_data(preset: BenchPreset) -> tuple[pd.DataFrame, dict[str, Any], str]:
     """The bars, their costs and bars per year (as the CLI derives them), and a line saying what they are."""
     if preset.data_file is None:
@@ -74,7 +84,7 @@ def bench_data(preset: BenchPreset) -> tuple[pd.DataFrame, dict[str, Any], str]:
         source = f"generate_synthetic_xauusd({preset.bars}, seed={BENCH_DATA_SEED})"
         path = "XAUUSDm_synthetic.csv"
     else:
-        path = validate.existing_file(preset.data_file)
+        path = validate.existing_file(_in_checkout(preset.data_file))
         full = load_ohlc(path)
         df = full.iloc[-preset.bars :].reset_index(drop=True)
         df.attrs.update(full.attrs)
@@ -105,11 +115,14 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
     cache = tempfile.TemporaryDirectory(prefix="ppo_trading_cache_")  # lives as long as the arms' closures
     device = str(ctx.device)
     qualities: dict[str, list[float]] = {name: [] for name in ARMS}  # for the opponents, which run last
+    optimized_runs: list[dict[str, Any]] = []  # for the per-data-set table
 
     def arm(name: str) -> Arm:
         def run(seed: int):
             result = run_arm(df, arm_config(name, preset, seed, ctx.threads, device, cache.name, data))
             qualities[name].append(result.quality)
+            if name == "optimized":
+                optimized_runs.append({**result.extra, "quality": result.quality, "seed": seed})
             return result
 
         def warmup() -> None:
@@ -122,8 +135,17 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
 
     def extras() -> dict[str, Any]:
         medians = {name: statistics.median(values) for name, values in qualities.items() if values}
+        opponents = degenerate_opponents(df, reference, medians)
+        datasets = {"synthetic" if preset.data_file is None else "real": dataset_row(described, opponents,
+                                                                                     optimized_runs)}  # fmt: skip
+        if preset.data_file is None:  # the shipped real file at the same sizes, so the table has both
+            # the real file has 6,225 bars: larger presets (full) use the `real` preset's sizes for this row
+            fits = preset.bars <= PRESETS["real"].bars
+            real = dataclasses.replace(preset if fits else PRESETS["real"], data_file=REAL_DATA_FILE)
+            datasets["real"] = run_dataset(*bench_data(real), real, ctx.seeds, ctx.threads, device, cache.name)
         return {
-            "degenerate_opponents": degenerate_opponents(df, reference, medians),
+            "datasets": datasets,
+            "degenerate_opponents": opponents,
             "throughput": measure_throughput(df, reference, preset.throughput_steps, device),
             "evaluators": compare_evaluators(df, reference),
         }
@@ -164,7 +186,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    run_bench("ppo_trading", PRESETS, build_spec, args)
+    """Run the bench; the default preset (the committed evidence) also rewrites the README's data-set table."""
+    path = run_bench("ppo_trading", PRESETS, build_spec, args)
+    if args.preset == DEFAULT_PRESET and README.is_file():
+        report_command(argparse.Namespace(bench=str(path), readme=README))
     return 0
 
 

@@ -10,12 +10,12 @@ import pandas as pd
 from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from ppo_trading import bench_throughput
 from ppo_trading.env import GoldTradingEnv
 from ppo_trading.evaluation import BASELINES, baseline_policy, evaluate_model, run_episode
 from ppo_trading.features import FeatureConfig, compute_features, standardize
 from ppo_trading.reporting import compare_to_buy_and_hold
-from ppo_trading.utils.training_utils_optimized import BASE_HYPERPARAMETERS, NETWORK, TrainingConfig, cost_model
-from ppo_trading.vec_env import BatchedTradingVecEnv
+from ppo_trading.utils.training_utils_optimized import NETWORK, TrainingConfig, cost_model
 from ppo_trading.walk_forward import Split, make_split
 
 __all__ = ["compare_evaluators", "degenerate_opponents", "measure_throughput"]
@@ -59,62 +59,11 @@ def degenerate_opponents(df: pd.DataFrame, config: TrainingConfig, agents: dict[
     return {"summary": summary, "opponents": rows, "agents_median_excess_pct": agents, "beaten_by": beaten_by}
 
 
-def _cpu_rate(model: RecurrentPPO, steps: int) -> tuple[float, int]:
-    started = time.process_time()
-    model.learn(steps)
-    return model.num_timesteps / (time.process_time() - started), int(model.num_timesteps)
-
-
 def measure_throughput(df: pd.DataFrame, config: TrainingConfig, steps: int, device: str) -> dict[str, Any]:
-    """RecurrentPPO env steps per CPU-second at the bench's network on DummyVecEnv (more set-ups in step 4)."""
+    """RecurrentPPO on DummyVecEnv vs the batched env over the first training window (bench_throughput)."""
     split = _split(df, config)
     features, prices = _arrays(df, split)
-    window = split.windows[0]
-
-    def single() -> GoldTradingEnv:
-        return GoldTradingEnv(features, *prices, start=window.train_start, end=window.train_end,
-                              episode_length=min(config.episode_length, window.train_end - window.train_start - 1),
-                              costs=cost_model(config))  # fmt: skip
-
-    length = min(config.episode_length, window.train_end - window.train_start - 1)
-    envs = {
-        "dummy_vec_env": lambda: DummyVecEnv([single] * config.n_envs),
-        "batched_vec_env": lambda: BatchedTradingVecEnv(config.n_envs, features, *prices, window.train_start,
-                                                        window.train_end, length, cost_model(config)),
-    }  # fmt: skip
-    rates = {}
-    for name, make in envs.items():
-        model = RecurrentPPO("MlpLstmPolicy", make(), n_steps=config.n_steps, batch_size=config.batch_size,
-                             policy_kwargs=NETWORK, seed=0, device=device, **BASE_HYPERPARAMETERS)  # fmt: skip
-        model.learn(config.n_envs * config.n_steps)  # first update outside the measurement
-        rate, done = _cpu_rate(model, steps)
-        rates[name] = {"learn_env_steps": done, "learn_env_steps_per_cpu_s": rate,
-                       "env_only_steps_per_cpu_s": _env_rate(make(), steps)}  # fmt: skip
-    ratio = rates["batched_vec_env"]["learn_env_steps_per_cpu_s"] / rates["dummy_vec_env"]["learn_env_steps_per_cpu_s"]
-    env_ratio = (
-        rates["batched_vec_env"]["env_only_steps_per_cpu_s"] / rates["dummy_vec_env"]["env_only_steps_per_cpu_s"]
-    )
-    parts = ", ".join(f"{k} {v['learn_env_steps_per_cpu_s']:.0f}" for k, v in rates.items())
-    return {
-        "summary": f"RecurrentPPO.learn env steps per CPU-second ({config.n_envs} envs x {config.n_steps} steps, "
-        f"LSTM 64): {parts} (batched/dummy {ratio:.2f}x; the envs alone {env_ratio:.2f}x); the rest is the "
-        "policy's LSTM forward in the rollout and its backward in the update",
-        "rates": rates,
-        "batched_over_dummy_learn": ratio,
-        "batched_over_dummy_env_only": env_ratio,
-    }
-
-
-def _env_rate(venv: Any, steps: int) -> float:
-    """Env steps per CPU-second with a fixed action (long), the environment alone."""
-    venv.seed(0)
-    venv.reset()
-    actions = np.full(venv.num_envs, 2)
-    rounds = max(1, steps // venv.num_envs)
-    started = time.process_time()
-    for _ in range(rounds):
-        venv.step(actions)
-    return rounds * venv.num_envs / (time.process_time() - started)
+    return bench_throughput.measure_throughput(features, prices, split.windows[0], config, steps, device)
 
 
 def compare_evaluators(df: pd.DataFrame, config: TrainingConfig) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``python -m ppo_trading {train,bench,scaling,compare,generate-data,clear-cache}``: the package CLI."""
+"""``python -m ppo_trading {train,bench,scaling,report,compare,generate-data,clear-cache}``: the package CLI."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from ppo_trading.bench import add_arguments as add_bench_arguments
 from ppo_trading.bench import bench_command
 from ppo_trading.compare import compare_runs
 from ppo_trading.data import generate_synthetic_xauusd, write_ohlc_csv
+from ppo_trading.datasets_report import add_arguments as add_report_arguments
+from ppo_trading.datasets_report import report_command
 from ppo_trading.features import clear_optimization_cache
 from ppo_trading.scaling import add_arguments as add_scaling_arguments
 from ppo_trading.scaling import scaling_command
@@ -76,6 +78,12 @@ COMMANDS = [
         "candidates/minute with 1, 2, ... workers for the process and Ray backends: scaling.json",
         add_scaling_arguments,
         scaling_command,
+    ),
+    Command(
+        "report",
+        "rewrite the README's per-data-set table (agent vs buy-and-hold vs SMA) from a benchmark.json",
+        add_report_arguments,
+        report_command,
     ),
     Command("compare", "compare two finished runs: a table and a plot", _compare_arguments, _compare),
     Command("generate-data", "write synthetic XAUUSDm 15-minute bars to a CSV", _generate_arguments, _generate),
