@@ -74,5 +74,17 @@ def test_engine_comparison_reports_bound_ratios_and_peers():
     seq = result["sequence size"]
     assert result["gemm_gflops_measured"] > 0
     assert seq["ours_fused"]["eval_x_bound"] >= 1.0  # nothing beats the arithmetic bound
-    assert seq["ours_stepwise_before_fusion"]["eval_us_per_step"] > 0 and seq["profile_of_an_evaluation"]
-    assert {row["op"] for row in seq["profile_of_a_training_epoch"]}
+    assert seq["ours_stepwise_before_fusion"]["eval_us_per_step"] > 0
+    for phase in ("profile_of_an_evaluation", "profile_of_a_training_epoch"):
+        profile = seq[phase]
+        assert all(row["op"].startswith("aten::") and 0 < row["share"] <= 1 for row in profile["top_ops"])
+        # At least the hidden layer's 6 operations per step (plus the readout's in the decision window).
+        assert profile["aten_ops_per_step"] >= 6 and profile["dispatch_us_per_op"] > 0
+        assert profile["dispatch_floor_us_per_step"] == pytest.approx(
+            profile["dispatch_us_per_op"] * profile["aten_ops_per_step"]
+        )
+    assert set(result["issue_targets"]) == {
+        "ours_at_least_2x_faster_than_each_peer",
+        "eval_within_3x_bound",
+        "train_within_5x_bound",
+    }

@@ -6,11 +6,14 @@ arithmetic, so the engine is shaped to launch few operations:
 - The hidden layer gets nothing back from the readout and its thresholds are fixed for a presentation
   (homeostasis rescales them between presentations), so its input traces, delay lines and input currents
   for all steps are a handful of batched operations; only its reset non-linearity is stepped in time,
-  with in-place updates (7 operations a step).
+  with in-place updates (6 operations a step: the threshold test is ``v - threshold >= theta``, which
+  is exactly ``(v - threshold) - theta >= 0`` in floating point, without the second subtraction).
 - The plastic readout runs only in the decision window; its presynaptic traces for those steps are one
   matrix product over the hidden spike raster.
 - No boolean tensors: on the CPU build used here a comparison into bool, ``where`` or ``masked_fill``
   costs 5-20x a float operation, so masks are 0/1 floats and selections use ``lerp``.
+- No Python scalars as operands: torch 2.13 turns each into a tensor with three extra operations, so the
+  constants are 0-dim tensors made once (the same float32 values, so the same results).
 - Working buffers are allocated once per (batch, steps) shape and reused.
 
 It computes what the step-by-step engine (:meth:`Circuit.run_stepwise`) computes, up to float rounding
@@ -27,7 +30,7 @@ import torch
 if TYPE_CHECKING:
     from neuro_gym.circuit import Circuit
 
-__all__ = ["FusedEngine", "decay_matrix", "evaluation", "hidden_steps"]
+__all__ = ["FusedEngine", "decay_matrix", "delayed_trace_matrix", "evaluation", "hidden_currents", "hidden_steps"]
 
 
 def hidden_steps(
@@ -46,11 +49,18 @@ def hidden_steps(
     return torch.stack(raster)
 
 
+def hidden_currents(inputs: torch.Tensor, delayed_traces: torch.Tensor, input_weights: torch.Tensor) -> torch.Tensor:
+    """The hidden layer's input currents (steps, batch, hidden) for ``inputs`` (batch, steps, channels), in
+    two products: ``delayed_traces`` (:func:`delayed_trace_matrix`) gives every sample's input traces at
+    every step through every delay line, already in the weights' (delay, channel) column order."""
+    batch, steps = inputs.shape[0], inputs.shape[1]
+    delayed = torch.matmul(delayed_traces, inputs).view(batch, steps, -1)
+    return torch.matmul(delayed.transpose(0, 1), input_weights.T)
+
+
 def evaluation(
     inputs: torch.Tensor,
-    input_decay: torch.Tensor,
-    silent: torch.Tensor,
-    delay_index: torch.Tensor,
+    delayed_traces: torch.Tensor,
     input_weights: torch.Tensor,
     threshold: torch.Tensor,
     output_weights: torch.Tensor,
@@ -60,13 +70,10 @@ def evaluation(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A whole teacher-free, plasticity-free presentation written functionally, for ``torch.compile`` to
     turn into a few kernels: (counts, summed membrane, hidden spike raster). The same equations, in the same
-    order, as :meth:`FusedEngine.hidden_layer` and :meth:`FusedEngine.readout`; ``silent`` is the
-    (max delay, batch, channels) block of zeros in front of the traces; the LIF tuples are (beta_m,
-    beta_theta, theta_increment)."""
-    steps, batch = inputs.shape[1], inputs.shape[0]
-    traces = torch.matmul(input_decay, inputs.transpose(0, 1).reshape(steps, -1)).view(steps, batch, -1)
-    delayed = torch.cat([silent, traces])[delay_index].transpose(1, 2).reshape(steps * batch, -1)
-    currents = torch.mm(delayed, input_weights.T).view(steps, batch, -1)
+    order, as :meth:`FusedEngine.hidden_layer` and :meth:`FusedEngine.readout`; the LIF tuples are
+    (beta_m, beta_theta, theta_increment)."""
+    batch = inputs.shape[0]
+    currents = hidden_currents(inputs, delayed_traces, input_weights)
     raster = hidden_steps(currents, threshold, *hidden_lif)
     beta_m, beta_theta, increment = output_lif
     v = torch.zeros(batch, output_weights.shape[0], device=inputs.device)
@@ -81,6 +88,19 @@ def evaluation(
         v = v - v * fire
         theta = theta * beta_theta + spikes * increment
     return counts, membrane, raster
+
+
+def delayed_trace_matrix(steps: int, decay: float, delays: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """(steps * delays, steps): row (t, i) holds row ``t - delays[i]`` of :func:`decay_matrix` (zeros before
+    the first step), so its product with one sample's (steps, channels) inputs is the input trace at every
+    step seen through every delay line, from rest."""
+    traces = decay_matrix(steps, decay, device)
+    rows = torch.zeros(steps, len(delays), steps, device=device)
+    for t in range(steps):
+        for i, delay in enumerate(delays):
+            if t >= delay:
+                rows[t, i] = traces[t - delay]
+    return rows.view(steps * len(delays), steps)
 
 
 def decay_matrix(steps: int, decay: float, device: torch.device) -> torch.Tensor:
@@ -98,13 +118,8 @@ class _Buffers:
         hidden, outputs = c.num_hidden, c.num_outputs
         empty = lambda *shape: torch.zeros(*shape, device=device)  # noqa: E731
         self.decision = decision
-        self.max_delay = max(c.input_delays)
-        self.input_decay = decay_matrix(steps, circuit.input_decay, device)
+        self.delayed_traces = delayed_trace_matrix(steps, circuit.input_decay, c.input_delays, device)
         self.pre_decay = decay_matrix(steps, c.stdp.beta_plus, device)[decision]
-        # Row t of the padded trace buffer is the trace at step t - max_delay (rows before 0 stay silent).
-        self.padded = empty(steps + self.max_delay, batch, c.num_inputs)
-        index = [[self.max_delay + t - d for d in c.input_delays] for t in range(steps)]
-        self.delay_index = torch.tensor(index, device=device)
         self.spikes = empty(steps, batch, hidden)
         self.v, self.theta, self.above = empty(batch, hidden), empty(batch, hidden), empty(batch, hidden)
         self.threshold = empty(batch, hidden)
@@ -112,6 +127,11 @@ class _Buffers:
         self.above_out, self.current = empty(batch, outputs), empty(batch, outputs)
         self.out_spikes, self.fire = empty(batch, outputs), empty(batch, 1)
         self.error, self.post_trace = empty(batch, outputs), empty(batch, outputs)
+        self.spike_rows = self.spikes.unbind(0)  # per-step views, made once
+        scalar = lambda x: torch.tensor(x, device=device)  # noqa: E731
+        self.hidden_beta_m, self.hidden_beta_theta = scalar(c.hidden.beta_m), scalar(c.hidden.beta_theta)
+        self.beta_m, self.beta_theta = scalar(c.output.beta_m), scalar(c.output.beta_theta)
+        self.beta_minus, self.zero, self.one = scalar(c.stdp.beta_minus), scalar(0.0), scalar(1.0)
 
 
 class FusedEngine:
@@ -136,24 +156,20 @@ class FusedEngine:
     def hidden_layer(self, inputs: torch.Tensor, buf: _Buffers) -> torch.Tensor:
         """The hidden spike raster (steps, batch, hidden) for ``inputs`` (batch, steps, channels)."""
         circuit, c = self.circuit, self.circuit.config
-        steps, batch = inputs.shape[1], inputs.shape[0]
-        traces = torch.matmul(buf.input_decay, inputs.transpose(0, 1).reshape(steps, -1))
-        buf.padded[buf.max_delay :] = traces.view(steps, batch, c.num_inputs)
-        # (steps, delays, batch, channels) -> (steps, batch, delays * channels): the weights' column order.
-        delayed = buf.padded[buf.delay_index].transpose(1, 2).reshape(steps * batch, -1)
-        currents = torch.mm(delayed, circuit.input_weights.T).view(steps, batch, c.num_hidden)
+        currents = hidden_currents(inputs, buf.delayed_traces, circuit.input_weights)
         # Expanded to (batch, hidden) once: a broadcasting subtraction costs ~10x a same-shape one on CPU.
         threshold = buf.threshold.copy_((circuit.hidden_threshold * circuit.homeostasis.scale).expand_as(buf.v))
-        beta_m, beta_theta, increment = c.hidden.beta_m, c.hidden.beta_theta, c.hidden.theta_increment
+        increment = c.hidden.theta_increment
         if self._compiled_steps is not None:
+            beta_m, beta_theta = c.hidden.beta_m, c.hidden.beta_theta
             buf.spikes.copy_(self._compiled_steps(currents, threshold, beta_m, beta_theta, increment))
             return buf.spikes
         v, theta, above = buf.v.zero_(), buf.theta.zero_(), buf.above
-        for t in range(steps):
-            spikes = buf.spikes[t]
-            v.mul_(beta_m).add_(currents[t])
-            torch.sub(v, threshold, out=above).sub_(theta)
-            torch.ge(above, 0.0, out=spikes)
+        beta_m, beta_theta = buf.hidden_beta_m, buf.hidden_beta_theta
+        for current, spikes in zip(currents.unbind(0), buf.spike_rows, strict=True):
+            v.mul_(beta_m).add_(current)
+            torch.sub(v, threshold, out=above)
+            torch.ge(above, theta, out=spikes)
             theta.mul_(beta_theta).add_(spikes, alpha=increment)
             v.addcmul_(v, spikes, value=-1.0)  # reset to 0 where it spiked
         return buf.spikes
@@ -187,24 +203,24 @@ class FusedEngine:
                 torch.mm(hidden[t], weights_t, out=current)
             else:
                 torch.addmm(teacher[:, t], hidden[t], weights_t, out=current)
-            v.mul_(lif.beta_m).add_(current)
+            v.mul_(buf.beta_m).add_(current)
             membrane.add_(v)
-            torch.sub(v, 1.0, out=above).sub_(theta)
+            torch.sub(v, buf.one, out=above).sub_(theta)
             best, winner = above.max(dim=1, keepdim=True)
-            torch.ge(best, 0.0, out=fire)
+            torch.ge(best, buf.zero, out=fire)
             out_spikes.zero_().scatter_(1, winner, fire)
             counts.add_(out_spikes)
             if record is not None:
                 record.append(out_spikes.clone())
             v.addcmul_(v, fire, value=-1.0)  # the winner's firing resets the whole layer of that sample
-            theta.mul_(lif.beta_theta).add_(out_spikes, alpha=lif.theta_increment)
+            theta.mul_(buf.beta_theta).add_(out_spikes, alpha=lif.theta_increment)
             if learn:
                 # ReSuMe drive: a_plus * (desired - actual)^T pre_trace - a_minus * post_trace^T pre_spikes.
                 torch.sub(desired, out_spikes, out=buf.error)
                 drive = torch.mm(buf.error.T, pre_traces[k])
                 drive = torch.addmm(drive, post_trace.T, hidden[t], beta=stdp.a_plus, alpha=-stdp.a_minus)
                 circuit.plasticity.apply(circuit.output_weights, drive)
-                post_trace.mul_(stdp.beta_minus).add_(out_spikes)
+                post_trace.mul_(buf.beta_minus).add_(out_spikes)
         return counts, membrane
 
     def _evaluate_compiled(self, inputs: torch.Tensor, buf: _Buffers) -> tuple[torch.Tensor, ...]:
@@ -212,9 +228,7 @@ class FusedEngine:
         threshold = buf.threshold.copy_((circuit.hidden_threshold * circuit.homeostasis.scale).expand_as(buf.v))
         return self._compiled_evaluation(
             inputs,
-            buf.input_decay,
-            buf.padded[: buf.max_delay],
-            buf.delay_index,
+            buf.delayed_traces,
             circuit.input_weights,
             threshold,
             circuit.output_weights,

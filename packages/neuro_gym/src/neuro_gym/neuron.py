@@ -158,6 +158,8 @@ class SynapsePlasticity:
         # lr_factor / (1 + importance_strength * importance), refreshed only when either changes.
         self.scale = torch.empty_like(weights)
         self._positive, self._low, self._high = (torch.empty_like(weights) for _ in range(3))
+        # The bounds as 0-dim tensors: a Python scalar operand costs three extra operations (a conversion).
+        self._zero, self._w_min, self._w_max = (weights.new_tensor(x) for x in (0.0, params.w_min, params.w_max))
         self._refresh_scale()
 
     def _refresh_scale(self) -> None:
@@ -169,9 +171,9 @@ class SynapsePlasticity:
         p = self.params
         # Soft bound: potentiation scales with (w_max - w), depression with (w - w_min). lerp with a 0/1
         # mask selects exactly and avoids boolean tensors, which are slow on CPU.
-        torch.gt(drive, 0.0, out=self._positive)
-        torch.sub(weights, p.w_min, out=self._low)
-        torch.neg(weights, out=self._high).add_(p.w_max)
+        torch.gt(drive, self._zero, out=self._positive)
+        torch.sub(weights, self._w_min, out=self._low)
+        torch.sub(self._w_max, weights, out=self._high)
         bound = torch.lerp(self._low, self._high, self._positive, out=self._high)
         weights.addcmul_(bound.mul_(drive), self.scale).clamp_(p.w_min, p.w_max)
         self.updates += 1
