@@ -125,10 +125,10 @@ class _Episodes:
 
 
 def _first_obs(engine: Any) -> np.ndarray:
-    # A batched engine that ended the last workflow's episode is already reset: stepping on from it keeps the
-    # RNG stream identical whether or not the run was resumed at this workflow boundary.
-    sim = getattr(engine, "sim", None)
-    return sim.observe() if sim is not None and sim.fresh else engine.reset()[0]
+    # An engine that ended the last workflow's episode is already reset: stepping on from it keeps the RNG
+    # stream identical whether or not the run was resumed at this workflow boundary (a resumed engine is not
+    # fresh: it replays the checkpointed reset).
+    return engine.observe() if engine.fresh else engine.reset()[0]
 
 
 def train_workflow(workflow: tuple[int, ...], run: WorkflowRun) -> WorkflowResult:

@@ -17,10 +17,11 @@ import secrets
 import weakref
 from multiprocessing.connection import Connection, wait
 from multiprocessing.shared_memory import SharedMemory
+from typing import Any
 
 import numpy as np
 
-from trainkit import TrainkitError
+from trainkit import CheckpointError, TrainkitError
 from workflow_rl.sim import HOST_TYPES, OBS_DIM, NetDefenseEnv, SimParams, decode_actions
 from workflow_rl.workflows import alignment_reward, fix_compliance, rank_of_type
 
@@ -84,6 +85,12 @@ def _worker(
                 conn.send(None)
             elif command == "workflow":
                 env.sim.set_workflow(argument)
+                obs_view[index] = env.sim.observe()[0]  # the workflow one-hot is part of the observation
+                conn.send(None)
+            elif command == "rng_state":
+                conn.send(env.sim.reset_rng_state)
+            elif command == "restore_rng_state":
+                env.sim.rewind(argument)
                 conn.send(None)
             else:
                 break
@@ -110,6 +117,7 @@ class SharedMemoryEngine:
         self.n_envs = n_envs
         self.alignment_lambda = alignment_lambda
         self.rank = rank_of_type(workflow)
+        self.fresh = False  # reset and not stepped since (as NetDefenseVectorEnv.fresh)
         self.shm = SharedMemory(name=f"{SHM_PREFIX}{secrets.token_hex(6)}", create=True, size=_block_size(n_envs))
         self.obs, self.reward, self.done = _views(self.shm.buf, n_envs)
         context = mp.get_context(start_method)
@@ -184,7 +192,24 @@ class SharedMemoryEngine:
 
     def reset(self) -> tuple[np.ndarray, dict]:
         self._broadcast("reset")
+        self.fresh = True
         return self.obs.copy(), {}
+
+    def observe(self) -> np.ndarray:
+        return self.obs.copy()
+
+    def rng_state(self) -> dict[str, Any]:
+        """Every worker's simulator RNG state just before its latest reset: what a checkpoint stores."""
+        return {"workers": self._broadcast("rng_state")}
+
+    def restore_rng_state(self, state: dict[str, Any]) -> None:
+        """Rewind every worker to ``rng_state()``'s state: the next reset replays the checkpointed one."""
+        workers = state.get("workers")
+        if not isinstance(workers, list) or len(workers) != self.n_envs or not all(map(_valid_rng, workers)):
+            # Checked here, so that a bad state is one error line, not a dead worker.
+            raise CheckpointError(f"the checkpoint's simulator state is not one for {self.n_envs} env workers")
+        self._broadcast("restore_rng_state", workers)
+        self.fresh = False
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """``gymnasium.vector.VectorEnv.step``'s tuple, autoresetting on the same step (every env ends together)."""
@@ -199,6 +224,7 @@ class SharedMemoryEngine:
         env_reward = self.reward.copy()
         info = {"env_reward": env_reward, "alignment": alignment, "fix": is_fix, "compliant": compliant}
         obs, truncated = self.obs.copy(), self.done.copy()
+        self.fresh = False
         if truncated.all():
             info["final_obs"] = obs
             obs = self.reset()[0]
@@ -208,6 +234,14 @@ class SharedMemoryEngine:
         if self._finalizer.alive:
             del self.obs, self.reward, self.done
             self._finalizer()
+
+
+def _valid_rng(state: Any) -> bool:
+    try:
+        np.random.PCG64().state = state
+    except (TypeError, ValueError, KeyError):
+        return False
+    return True
 
 
 def _worker_seed(seed: int, index: int) -> int:

@@ -160,6 +160,12 @@ class NetDefenseSim:
         self.reset_rng_state: dict[str, Any] = copy.deepcopy(self.rng.bit_generator.state)
         self.fresh = False  # reset and not stepped since
 
+    def rewind(self, state: dict[str, Any]) -> None:
+        """Set the RNG to ``state`` (a ``reset_rng_state``): the next reset replays that reset and every draw after."""
+        self.rng.bit_generator.state = copy.deepcopy(state)
+        self.reset_rng_state = copy.deepcopy(state)
+        self.fresh = False
+
     def set_workflow(self, workflow: tuple[int, ...]) -> None:
         self.workflow = tuple(workflow)
         self.rank = rank_of_type(self.workflow)
@@ -338,6 +344,22 @@ class NetDefenseVectorEnv(VectorEnv):
     def set_workflow(self, workflow: tuple[int, ...]) -> None:
         """Condition every env on another workflow (the trainer moves through several)."""
         self.sim.set_workflow(workflow)
+
+    # The trainer's engine interface beyond VectorEnv (shared with the original's SharedMemoryEngine):
+    @property
+    def fresh(self) -> bool:
+        """Reset and not stepped since (then ``observe`` continues the stream without another reset)."""
+        return self.sim.fresh
+
+    def observe(self) -> np.ndarray:
+        return self.sim.observe()
+
+    def rng_state(self) -> dict[str, Any]:
+        """The simulator's RNG state just before its latest reset: what a checkpoint stores."""
+        return copy.deepcopy(self.sim.reset_rng_state)
+
+    def restore_rng_state(self, state: dict[str, Any]) -> None:
+        self.sim.rewind(state)
 
     def step(self, actions: np.ndarray):
         obs, reward, truncated, info = self.sim.step(actions)

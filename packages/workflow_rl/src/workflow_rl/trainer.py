@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from trainkit import (
+    CheckpointError,
     ConfigError,
     EarlyStopping,
     load_checkpoint,
@@ -119,8 +120,8 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
     first = run_state.progress["workflow"] or config.workflow or search.propose() or (0, 1, 2, 3, 4)
     engine = make_engine(config, tuple(first), int(np.random.SeedSequence([config.seed, 0]).generate_state(1)[0]))
     if resumed_from and run_state.env_rng is not None:
-        # Resume the batched simulator's stream where the checkpoint left it (at its latest reset).
-        engine.sim.rng.bit_generator.state = run_state.env_rng
+        # Resume the simulator's streams (the batched one, or every env worker's) at their latest reset.
+        _restore_env_rng(engine, run_state.env_rng, checkpoint_path)
     loss_fn, compile_s = _loss_function(config, agent, device)
     logger = open_episode_log(out / "episodes.csv", config.csv_batch_size, config.tensorboard, config.lr, resumed_from)
     stopwatch = CpuStopwatch()
@@ -179,8 +180,15 @@ def _checkpoint_state(identity, agent, optimizer, generator, search, run_state, 
         "trained": run_state.trained,
         "curve": [list(point) for point in run_state.curve],
         "torch_rng": torch.get_rng_state(),  # the policy samples actions from the global generator
-        "env_rng": copy.deepcopy(engine.sim.reset_rng_state) if hasattr(engine, "sim") else None,
+        "env_rng": engine.rng_state(),
     }
+
+
+def _restore_env_rng(engine: Any, state: dict[str, Any], path: Path) -> None:
+    try:
+        engine.restore_rng_state(state)
+    except (TypeError, ValueError, KeyError):
+        raise CheckpointError(f"{path}: the simulator's RNG state is malformed") from None
 
 
 def _finish(config, search, run_state, agent, device, stopwatch, out, timing, resumed_from, compile_s) -> TrainResult:

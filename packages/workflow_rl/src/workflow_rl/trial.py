@@ -8,7 +8,6 @@ returns as with the in-process backend.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +36,7 @@ class TrialState:
     optimizer: dict[str, Any]
     generator: torch.Tensor
     torch_rng: torch.Tensor  # the global generator: the policy samples actions from it
-    env_rng: dict[str, Any]  # the batched simulator's bit-generator state at its latest reset
+    env_rng: dict[str, Any]  # the engine's simulator RNG state at its latest reset (engine.rng_state())
     progress: dict[str, Any]
     stopper: dict[str, Any] | None
 
@@ -48,7 +47,7 @@ class TrialState:
             optimizer=_to_cpu(run.optimizer.state_dict()),
             generator=run.generator.get_state(),
             torch_rng=torch.get_rng_state(),
-            env_rng=copy.deepcopy(run.engine.sim.reset_rng_state),
+            env_rng=run.engine.rng_state(),
             progress=dict(run.progress),
             stopper=run.stopper.state_dict(),
         )
@@ -59,9 +58,7 @@ class TrialState:
         run.generator.set_state(self.generator)
         torch.set_rng_state(self.torch_rng)
         # Rewind to the latest reset and let the next workflow's training replay it.
-        run.engine.sim.rng.bit_generator.state = copy.deepcopy(self.env_rng)
-        run.engine.sim.reset_rng_state = copy.deepcopy(self.env_rng)
-        run.engine.sim.fresh = False
+        run.engine.restore_rng_state(self.env_rng)
         run.progress.update(self.progress)
         if self.stopper is not None:
             run.stopper.load_state_dict(self.stopper)
