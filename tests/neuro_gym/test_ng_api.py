@@ -58,6 +58,11 @@ def test_decided_by_spikes_counts_ties_and_silence_as_tie_breaks():
     )
     assert output.decided_by_spikes().tolist() == [True, False, False, True]
     assert output.predictions().tolist() == [0, 0, 1, 1]
+    # A tie among three outputs below a leader still counts as decided; a three-way tie at the top does not.
+    three = RunOutput(torch.tensor([[3.0, 1.0, 1.0], [2.0, 2.0, 2.0]]), torch.zeros(2, 3), torch.zeros(2, 1))
+    assert three.decided_by_spikes().tolist() == [True, False]
+    single = RunOutput(torch.tensor([[1.0], [0.0]]), torch.zeros(2, 1), torch.zeros(2, 1))
+    assert single.decided_by_spikes().tolist() == [True, False]  # one output: decided whenever it spiked
 
 
 def test_evaluation_reports_and_flags_the_tie_break_share():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+import torch
 from neuro_gym import bench
 from neuro_gym import cli as neuro_gym_main
 from neuro_gym.cli import make_parser
@@ -79,12 +80,27 @@ def test_engine_comparison_reports_bound_ratios_and_peers():
         profile = seq[phase]
         assert all(row["op"].startswith("aten::") and 0 < row["share"] <= 1 for row in profile["top_ops"])
         # At least the hidden layer's 6 operations per step (plus the readout's in the decision window).
-        assert profile["aten_ops_per_step"] >= 6 and profile["dispatch_us_per_op"] > 0
+        assert profile["hidden_layer_ops_per_step"] >= 6 and profile["dispatch_us_per_call"] > 0
+        assert profile["aten_calls_per_step"] > profile["hidden_layer_ops_per_step"]
         assert profile["dispatch_floor_us_per_step"] == pytest.approx(
-            profile["dispatch_us_per_op"] * profile["aten_ops_per_step"]
+            profile["dispatch_us_per_call"] * profile["aten_calls_per_step"]
         )
     assert set(result["issue_targets"]) == {
         "ours_at_least_2x_faster_than_each_peer",
         "eval_within_3x_bound",
         "train_within_5x_bound",
     }
+
+
+def test_thread_comparison_measures_each_count_and_restores_the_setting():
+    from neuro_gym.peers import thread_comparison
+
+    before = torch.get_num_threads()
+    result = thread_comparison(threads=(1, 2), rounds=1)
+    assert torch.get_num_threads() == before
+    assert all(result[f"{n}_threads_{phase}_us_per_step"] > 0 for n in (1, 2) for phase in ("eval", "train"))
+    faster = result["faster_threads"]
+    other = 3 - faster
+    assert sum(result[f"{faster}_threads_{p}_us_per_step"] for p in ("eval", "train")) <= sum(
+        result[f"{other}_threads_{p}_us_per_step"] for p in ("eval", "train")
+    )

@@ -109,8 +109,11 @@ class RunOutput:
     def decided_by_spikes(self) -> torch.Tensor:
         """Per sample: True when one output spiked strictly more than every other, so the membrane
         tie-break (used for ties and for silence) did not choose the answer."""
-        top = self.counts.max(dim=1).values
-        return ((self.counts == top[:, None]).sum(dim=1) == 1) & (top > 0)
+        if self.counts.shape[1] < 2:
+            return self.counts[:, 0] > 0
+        # Counts are never negative, so a strict lead over the runner-up also means the winner spiked.
+        best, runner_up = self.counts.topk(2, dim=1).values.unbind(1)
+        return best > runner_up
 
 
 class Circuit:

@@ -51,11 +51,12 @@ def hidden_steps(
 
 def hidden_currents(inputs: torch.Tensor, delayed_traces: torch.Tensor, input_weights: torch.Tensor) -> torch.Tensor:
     """The hidden layer's input currents (steps, batch, hidden) for ``inputs`` (batch, steps, channels), in
-    two products: ``delayed_traces`` (:func:`delayed_trace_matrix`) gives every sample's input traces at
-    every step through every delay line, already in the weights' (delay, channel) column order."""
-    batch, steps = inputs.shape[0], inputs.shape[1]
-    delayed = torch.matmul(delayed_traces, inputs).view(batch, steps, -1)
-    return torch.matmul(delayed.transpose(0, 1), input_weights.T)
+    two matrix products: ``delayed_traces`` (:func:`delayed_trace_matrix`) gives every sample's input trace
+    at every step through every delay line; one copy puts them in the weights' (delay, channel) order."""
+    batch, steps, channels = inputs.shape
+    traces = torch.mm(delayed_traces, inputs.transpose(0, 1).reshape(steps, -1))  # rows (step, delay)
+    delayed = traces.view(steps, -1, batch, channels).transpose(1, 2).reshape(steps * batch, -1)
+    return torch.mm(delayed, input_weights.T).view(steps, batch, -1)
 
 
 def evaluation(
@@ -118,6 +119,8 @@ class _Buffers:
         hidden, outputs = c.num_hidden, c.num_outputs
         empty = lambda *shape: torch.zeros(*shape, device=device)  # noqa: E731
         self.decision = decision
+        contiguous = decision == list(range(decision[0], decision[-1] + 1)) if decision else False
+        self.window = slice(decision[0], decision[-1] + 1) if contiguous else torch.tensor(decision, device=device)
         self.delayed_traces = delayed_trace_matrix(steps, circuit.input_decay, c.input_delays, device)
         self.pre_decay = decay_matrix(steps, c.stdp.beta_plus, device)[decision]
         self.spikes = empty(steps, batch, hidden)
@@ -197,9 +200,17 @@ class FusedEngine:
             # The presynaptic (hidden) traces at the decision steps, all in one product over the raster.
             pre_traces = torch.matmul(buf.pre_decay, hidden.view(hidden.shape[0], -1))
             pre_traces = pre_traces.view(len(buf.decision), batch, -1)
+        # Without teacher and learning the weights are fixed: all decision steps' currents in one product.
+        window = (
+            torch.matmul(hidden[buf.window], circuit.output_weights.T)
+            if teacher is None and not learn and buf.decision
+            else None
+        )
         for k, t in enumerate(buf.decision):
             weights_t = circuit.output_weights.T
-            if teacher is None:
+            if window is not None:
+                current = window[k]
+            elif teacher is None:
                 torch.mm(hidden[t], weights_t, out=current)
             else:
                 torch.addmm(teacher[:, t], hidden[t], weights_t, out=current)

@@ -9,6 +9,7 @@ step, the fastest of several repeats, one torch thread unless the caller set ano
 from __future__ import annotations
 
 import importlib.util
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,23 +17,30 @@ from typing import Any
 import torch
 
 from neuro_gym.circuit import Circuit, CircuitConfig
+from neuro_gym.engine import hidden_currents
 from neuro_gym.neuro_gym import NeuroGym
 
-__all__ = ["engine_comparison", "flops_per_step", "gemm_gflops"]
+__all__ = ["engine_comparison", "flops_per_step", "gemm_gflops", "thread_comparison"]
 
 TOKENS, STEPS_PER_TOKEN, BATCH = 3, 3, 100
 SIZES = {"sequence size": (6, 256, 10), "10x network": (60, 2560, 100)}  # channels, hidden, outputs
 ELEMENTWISE_PER_NEURON = 8  # LIF update, threshold test, adaptation and reset: operations per neuron-step
 
 
-def _per_step_us(call: Callable[[], Any], steps: int, repeats: int = 5, calls: int = 5) -> float:
+def _per_step_us(
+    call: Callable[[], Any],
+    steps: int,
+    repeats: int = 5,
+    calls: int = 5,
+    clock: Callable[[], float] = time.process_time,
+) -> float:
     call()  # warm-up: allocations, buffers, compilation
     best = float("inf")
     for _ in range(repeats):
-        started = time.process_time()
+        started = clock()
         for _ in range(calls):
             call()
-        best = min(best, (time.process_time() - started) / calls)
+        best = min(best, (clock() - started) / calls)
     return 1e6 * best / steps
 
 
@@ -148,42 +156,105 @@ def _dispatch_us() -> float:
     return _per_step_us(lambda: [one.add_(one) for _ in range(100)], steps=100)
 
 
+def _layer_op_us(hidden: int) -> float:
+    """CPU microseconds of one same-shape elementwise operation on the hidden layer's (batch, hidden) state
+    (``torch.add`` of two such tensors into a third): what each unfused LIF operation costs at this size."""
+    a, b, out = torch.rand(BATCH, hidden), torch.rand(BATCH, hidden), torch.empty(BATCH, hidden)
+    return _per_step_us(lambda: [torch.add(a, b, out=out) for _ in range(100)], steps=100)
+
+
 def _profile(channels: int, hidden: int, outputs: int, train: bool, top: int = 10) -> dict[str, Any]:
     """Where an evaluation's (or a training epoch's) time goes, per presentation of the batch: the operations
-    with the most self CPU time (calls, microseconds, share of the profiled time), how many operations a
-    presentation and a simulated step launch, and that count times the fixed cost of one operation against
-    the measured (unprofiled) CPU time: the part of the step that dispatch alone explains."""
+    with the most self CPU time (calls, median microseconds, share of the profiled time); how many aten calls a
+    simulated step makes (nested calls and views included) times the fixed cost of one call (the dispatch
+    floor); how many of them work on the hidden layer's (batch, hidden) state times the cost of one such
+    elementwise operation (the floor of running the LIF unfused); both against the measured (unprofiled)
+    CPU time per step."""
     from torch.profiler import profile
 
     gym = _gym(channels, hidden, outputs)
     call = gym.train_epoch if train else gym.evaluate
-    steps, runs = gym.train_inputs.shape[1], 5
-    measured_us = _per_step_us(call, steps) * steps
-    with profile() as prof:
-        for _ in range(runs):
+    steps = gym.train_inputs.shape[1]
+    measured_us = _per_step_us(call, steps)
+    # One profile per presentation and the median per operation: a preemption on this shared machine
+    # would otherwise land on whichever operation was running.
+    self_us: dict[str, list[float]] = {}
+    for _ in range(9):
+        with profile(record_shapes=True) as prof:
             call()
-    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
-    total = sum(e.self_cpu_time_total for e in events) / runs
-    ops = sum(e.count for e in events) / runs
-    dispatch = _dispatch_us()
-    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+        for event in prof.key_averages():
+            if event.key.startswith("aten::"):
+                self_us.setdefault(event.key, []).append(event.self_cpu_time_total)
+    calls = {e.key: e.count for e in prof.key_averages() if e.key.startswith("aten::")}
+    by_shape = prof.key_averages(group_by_input_shape=True)
+    layer_calls = sum(
+        e.count for e in by_shape if e.input_shapes[:1] == [[BATCH, hidden]] and e.key in _computing(calls)
+    )
+    median = {op: statistics.median(times) for op, times in self_us.items()}
+    total, calls_per_step = sum(median.values()), sum(calls.values()) / steps
+    dispatch, layer_op = _dispatch_us(), _layer_op_us(hidden)
+    rows = sorted(median, key=median.__getitem__, reverse=True)[:top]
     return {
         "top_ops": [
-            {
-                "op": e.key,
-                "calls": e.count / runs,
-                "self_cpu_us": e.self_cpu_time_total / runs,
-                "share": e.self_cpu_time_total / runs / total,
-            }
-            for e in rows
+            {"op": op, "calls": calls.get(op, 0), "self_cpu_us": median[op], "share": median[op] / total} for op in rows
         ],
-        "aten_ops_per_presentation": ops,
-        "aten_ops_per_step": ops / steps,
-        "dispatch_us_per_op": dispatch,
-        "dispatch_floor_us_per_step": dispatch * ops / steps,
-        "measured_us_per_step": measured_us / steps,
-        "dispatch_share_of_measured": dispatch * ops / measured_us,
+        "aten_calls_per_step": calls_per_step,
+        "dispatch_us_per_call": dispatch,
+        "dispatch_floor_us_per_step": dispatch * calls_per_step,
+        "hidden_layer_ops_per_step": layer_calls / steps,
+        "hidden_layer_op_us": layer_op,
+        "hidden_layer_unfused_floor_us_per_step": layer_op * layer_calls / steps,
+        "measured_us_per_step": measured_us,
+        "dispatch_share_of_measured": dispatch * calls_per_step / measured_us,
     }
+
+
+def _breakdown(channels: int, hidden: int, outputs: int) -> dict[str, dict[str, float]]:
+    """Unprofiled CPU microseconds per simulated step of each part of an evaluation and a training epoch:
+    the hidden currents (two matrix products), the hidden LIF time loop, the readout (with STDP in
+    training) and the rest (``NeuroGym``'s inputs, teacher, homeostasis and the evaluation's metrics).
+    The profiler's own timings are wall-clock and inflate matrix products several times on this CPU build,
+    so these are what the shares should be read against."""
+    gym = _gym(channels, hidden, outputs)
+    teacher = gym.teacher_pattern * gym.teacher_strength(0)
+    return {
+        "eval": _parts(gym, gym.evaluate, gym.eval_inputs, None, None),
+        "train": _parts(gym, gym.train_epoch, gym.train_inputs, teacher, gym.desired),
+    }
+
+
+def _parts(
+    gym: NeuroGym, call: Callable[[], Any], inputs: torch.Tensor, teacher: Any, desired: Any
+) -> dict[str, float]:
+    engine, steps, learn = gym.circuit.engine, inputs.shape[1], teacher is not None
+    buf = engine._buffers_for(BATCH, steps, torch.nonzero(gym.decision_steps).flatten().tolist())
+    total = _per_step_us(call, steps)
+    currents = _per_step_us(lambda: hidden_currents(inputs, buf.delayed_traces, gym.circuit.input_weights), steps)
+    layer = _per_step_us(lambda: engine.hidden_layer(inputs, buf), steps)
+    raster = engine.hidden_layer(inputs, buf).clone()
+    readout = _per_step_us(lambda: engine.readout(raster, buf, teacher, desired, learn), steps)
+    return {
+        "total": total,
+        "hidden_currents": currents,
+        "hidden_lif_loop": layer - currents,
+        "readout": readout,
+        "rest": total - layer - readout,
+    }
+
+
+def _computing(ops: dict[str, Any]) -> set[str]:
+    return {op for op in ops if op not in _VIEWS}
+
+
+# Calls that launch no arithmetic: views and allocations.
+_VIEWS = frozenset(
+    "aten::" + name
+    for name in [
+        *("select", "as_strided", "view", "unbind", "transpose", "permute", "expand", "slice", "reshape"),
+        *("_reshape_alias", "numpy_T", "resolve_conj", "resolve_neg", "empty", "empty_strided", "empty_like"),
+        *("detach", "alias", "unsqueeze", "squeeze"),
+    ]
+)
 
 
 def _size_row(name: str, sizes: tuple[int, int, int], gflops: float, with_compiled: bool) -> dict[str, Any]:
@@ -231,16 +302,40 @@ def engine_comparison(with_compiled: bool = True, profile: bool = True) -> dict[
     if profile:  # per presentation of the 100 samples (9 steps), fused engine, eager
         out["sequence size"]["profile_of_an_evaluation"] = _profile(*SIZES["sequence size"], train=False)
         out["sequence size"]["profile_of_a_training_epoch"] = _profile(*SIZES["sequence size"], train=True)
+        out["sequence size"]["cpu_us_per_step_by_part"] = _breakdown(*SIZES["sequence size"])
     seq = out["sequence size"]
     ours = seq["ours_fused"]
     peers = [seq[p]["ours_eval_faster_x"] for p in ("snntorch_Leaky", "norse_LIFBoxCell") if isinstance(seq[p], dict)]
     out["issue_targets"] = _targets(ours, peers)  # against the 512^3 bound, the stricter one
-    if "ours_fused_compiled" in seq:
+    if "ours_fused_compiled" in seq and len(peers) == 2:
         compiled = seq["ours_fused_compiled"]
         faster = [
             seq[p]["eval_us_per_step"] / compiled["eval_us_per_step"] for p in ("snntorch_Leaky", "norse_LIFBoxCell")
         ]
-        out["issue_targets_compiled"] = _targets(compiled, faster if len(peers) == 2 else [])
+        out["issue_targets_compiled"] = _targets(compiled, faster)
+    out["threads_wall"] = thread_comparison()
+    return out
+
+
+def thread_comparison(threads: tuple[int, ...] = (1, 2), rounds: int = 3) -> dict[str, Any]:
+    """Wall microseconds per simulated step of the fused engine at the sequence size with each torch thread
+    count (the fastest over ``rounds`` alternating rounds), and which count is faster: the evidence for the
+    CLI's ``--threads`` default."""
+    before = torch.get_num_threads()
+    gym = _gym(*SIZES["sequence size"])
+    steps = gym.train_inputs.shape[1]
+    best: dict[str, dict[str, float]] = {str(n): {"eval": float("inf"), "train": float("inf")} for n in threads}
+    try:
+        for _ in range(rounds):
+            for n in threads:
+                torch.set_num_threads(n)
+                for phase, call in (("eval", gym.evaluate), ("train", gym.train_epoch)):
+                    us = _per_step_us(call, steps, repeats=3, clock=time.perf_counter)
+                    best[str(n)][phase] = min(best[str(n)][phase], us)
+    finally:
+        torch.set_num_threads(before)
+    out: dict[str, Any] = {f"{n}_threads_{phase}_us_per_step": best[n][phase] for n in best for phase in best[n]}
+    out["faster_threads"] = int(min(best, key=lambda n: best[n]["eval"] + best[n]["train"]))
     return out
 
 
