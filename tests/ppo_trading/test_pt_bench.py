@@ -54,7 +54,8 @@ def test_ci_bench_writes_a_schema_2_document_with_opponents(tmp_path):
     opponents = doc["extra_comparisons"]["degenerate_opponents"]["opponents"]
     assert {"buy_and_hold", "sma_crossover"} <= set(opponents)
     assert (tmp_path / "ppo_trading_arms.png").is_file()
-    datasets = doc["extra_comparisons"]["datasets"]
+    datasets = doc["extra_comparisons"]["datasets"]["rows"]
+    assert "synthetic: the agent" in doc["extra_comparisons"]["datasets"]["summary"]
     assert set(datasets) == {"synthetic", "real"} and "FOREX_EURUSD_1H_ASK.csv" in datasets["real"]["data"]
     assert all(row["agent"]["seeds"] == 1 and row["verdict"].startswith("the agent") for row in datasets.values())
     assert doc["extra_comparisons"]["throughput"]["amdahl_bound_env_free"] > 1

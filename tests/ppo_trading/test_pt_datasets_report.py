@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ppo_trading.bench_datasets import dataset_row
+from ppo_trading.bench_datasets import dataset_row, datasets_comparison
 from ppo_trading.cli import main as package_main
 from ppo_trading.datasets_report import END, START
 
@@ -47,18 +47,20 @@ def _fixture(tmp_path):
         "command": "python -m ppo_trading bench --preset quick --out reports/bench/ppo_trading",
         "created_utc": "2026-11-29 17:00 UTC",
         "extra_comparisons": {
-            "datasets": {
-                "synthetic": dataset_row(
-                    "generate_synthetic_xauusd(1400, seed=2024)",
-                    _opponents(0.28, 1.02),
-                    _runs([0.56, -1.0, 2.0, 0.1, 3.0], [-2.45, -5, 0.2, -4, 1]),
-                ),
-                "real": dataset_row(
-                    "the last 1400 bars of FOREX_EURUSD_1H_ASK.csv",
-                    _opponents(-1.25, -0.4),
-                    _runs([-2.5, -0.75, -3.0, 0.25, -1.0], [-9, -7, -10, -6, -8]),
-                ),
-            }
+            "datasets": datasets_comparison(
+                {
+                    "synthetic": dataset_row(
+                        "generate_synthetic_xauusd(1400, seed=2024)",
+                        _opponents(0.28, 1.02),
+                        _runs([0.56, -1.0, 2.0, 0.1, 3.0], [-2.45, -5, 0.2, -4, 1]),
+                    ),
+                    "real": dataset_row(
+                        "the last 1400 bars of FOREX_EURUSD_1H_ASK.csv",
+                        _opponents(-1.25, -0.4),
+                        _runs([-2.5, -0.75, -3.0, 0.25, -1.0], [-9, -7, -10, -6, -8]),
+                    ),
+                }
+            )
         },
     }
     bench = tmp_path / "benchmark.json"
@@ -94,7 +96,7 @@ def test_a_bad_json_or_readme_is_one_line_exit_2_and_the_readme_is_untouched(tmp
     elif broken == "not_json":
         bench.write_text("{not json")
     elif broken == "malformed_row":
-        del doc["extra_comparisons"]["datasets"]["real"]["agent"]
+        del doc["extra_comparisons"]["datasets"]["rows"]["real"]["agent"]
         bench.write_text(json.dumps(doc))
     else:
         readme.write_text("# pkg without markers\n")
@@ -103,3 +105,10 @@ def test_a_bad_json_or_readme_is_one_line_exit_2_and_the_readme_is_untouched(tmp
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert readme.read_text() == before
+
+
+def test_the_comparison_summary_names_each_data_sets_verdict(tmp_path):
+    bench, _ = _fixture(tmp_path)
+    summary = json.loads(bench.read_text())["extra_comparisons"]["datasets"]["summary"]
+    assert summary.startswith("synthetic: the agent does not beat buy-and-hold net of costs (2 of 5")
+    assert "real: the agent does not beat" in summary and "median-seed excess -1.00 points" in summary

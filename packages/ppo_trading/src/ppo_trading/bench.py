@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ppo_trading.bench_arms import ARMS, BenchPreset, arm_config, arm_hyperparameters, run_arm
-from ppo_trading.bench_datasets import dataset_row, run_dataset
+from ppo_trading.bench_datasets import dataset_row, datasets_comparison, run_dataset
 from ppo_trading.bench_extras import compare_evaluators, degenerate_opponents, measure_throughput
 from ppo_trading.config import TrainingConfig, calculate_adaptive_timesteps
 from ppo_trading.data import data_sha256, generate_synthetic_xauusd, load_ohlc
@@ -144,7 +144,7 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
             real = dataclasses.replace(preset if fits else PRESETS["real"], data_file=REAL_DATA_FILE)
             datasets["real"] = run_dataset(*bench_data(real), real, ctx.seeds, ctx.threads, device, cache.name)
         return {
-            "datasets": datasets,
+            "datasets": datasets_comparison(datasets),
             "degenerate_opponents": opponents,
             "throughput": measure_throughput(df, reference, preset.throughput_steps, device),
             "evaluators": compare_evaluators(df, reference),

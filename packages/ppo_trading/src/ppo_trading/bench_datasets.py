@@ -15,7 +15,7 @@ import pandas as pd
 from ppo_trading.bench_arms import BenchPreset, arm_config, run_arm
 from ppo_trading.bench_extras import degenerate_opponents
 
-__all__ = ["dataset_row", "run_dataset", "seeds_verdict"]
+__all__ = ["dataset_row", "datasets_comparison", "run_dataset", "seeds_verdict"]
 
 
 def seeds_verdict(beating: int, seeds: int) -> str:
@@ -73,3 +73,13 @@ def run_dataset(
     reference = arm_config("optimized", preset, seeds[0], threads, device, cache_dir, data)
     medians = {"optimized": statistics.median(run["quality"] for run in runs)}
     return dataset_row(described, degenerate_opponents(df, reference, medians), runs)
+
+
+def datasets_comparison(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The bench's ``extra_comparisons.datasets``: the rows and a one-line summary for the report."""
+    summary = "; ".join(
+        f"{name}: {row['verdict']}, median-seed excess {row['agent']['median_seed_excess']:+.2f} points, SMA "
+        f"crossover {row['sma_crossover']['excess_log_return_pct']:+.2f}"
+        for name, row in rows.items()
+    )
+    return {"summary": summary + " (README's first table: python -m ppo_trading report)", "rows": rows}

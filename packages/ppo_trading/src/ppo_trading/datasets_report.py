@@ -1,6 +1,6 @@
 """``python -m ppo_trading report``: the README's per-data-set table, from a ``benchmark.json``.
 
-Reads ``extra_comparisons.datasets`` (written by the bench) and rewrites the text between
+Reads ``extra_comparisons.datasets.rows`` (written by the bench) and rewrites the text between
 ``<!-- ppo-datasets:start -->`` and ``<!-- ppo-datasets:end -->`` in the package README. The quick bench
 (what ``nox -s bench`` runs) calls it itself, so the table always matches the committed benchmark.json.
 """
@@ -33,9 +33,12 @@ def _ci(ci: list[float]) -> str:
 
 def render_table(doc: Mapping[str, Any], source: str) -> str:
     """Markdown: one row per data set, then one plain sentence per data set on the verdict."""
-    datasets = doc.get("extra_comparisons", {}).get("datasets")
+    datasets = doc.get("extra_comparisons", {}).get("datasets", {}).get("rows")
     if not datasets:
-        raise DataError(f"{source}: no extra_comparisons.datasets (written by the bench since v2.1); run the bench")
+        raise DataError(
+            f"{source}: no extra_comparisons.datasets.rows (a benchmark.json from before the per-data-set table); "
+            "run the bench"
+        )
     agent_seeds = {row["agent"]["seeds"] for row in datasets.values()}
     lines = [
         f"Written by `python -m ppo_trading report` from `{source}` (`{doc['command']}`, {doc['created_utc']}). "
@@ -92,7 +95,7 @@ def report_command(args: argparse.Namespace) -> int:
         raise DataError(f"{source}: not a readable benchmark.json (top level is not an object)")
     try:
         table = render_table(doc, source.as_posix())
-    except (KeyError, TypeError, IndexError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, IndexError, ValueError) as exc:
         raise DataError(f"{source}: extra_comparisons.datasets is malformed ({type(exc).__name__}: {exc})") from None
     if not write_block(Path(args.readme), table):
         raise DataError(f"{args.readme}: no {START} ... {END} block to rewrite")
