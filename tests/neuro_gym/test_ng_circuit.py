@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 from neuro_gym import (
@@ -137,3 +138,27 @@ def test_same_seed_same_brain_and_bad_config():
     assert torch.equal(a.output_weights, b.output_weights)
     with pytest.raises(ConfigError):
         PlasticitySchedule(homeostasis_every=0, lr_decay_every=1, history_window=1, consolidate_every=1)
+
+
+def test_homeostasis_records_batches_as_one_step_at_a_time_in_float32():
+    # Window 8, rescaling every 3 steps: batches of 1-8 steps wrap the ring buffer and hit due steps.
+    schedule = PlasticitySchedule(homeostasis_every=3, lr_decay_every=1, history_window=8, consolidate_every=1)
+    rates = torch.rand(61, 5, generator=torch.Generator().manual_seed(0)) * 0.4
+    batched = ThresholdHomeostasis(5, target_rate=0.2, schedule=schedule)
+    start = 0
+    for size in [1, 8, 3, 5, 2, 7, 4, 6, 1, 8, 3, 5, 2, 6]:
+        batched.record_many(rates[start : start + size])
+        start += size
+    assert start == len(rates)
+    # Reference: one step at a time, float32 numpy arithmetic, no torch.
+    history, window_sum = np.zeros((8, 5), np.float32), np.zeros(5, np.float32)
+    scale = np.ones(5, np.float32)
+    for step, row in enumerate(rates.numpy()):
+        window_sum = window_sum + (row - history[step % 8])
+        history[step % 8] = row
+        if (step + 1) % 3 == 0:
+            factor = np.where(window_sum / np.float32(min(step + 1, 8)) > np.float32(0.2), 1.02, 0.98)
+            scale = np.clip(scale * factor.astype(np.float32), 0.5, 2.0)
+    assert np.array_equal(batched.history.numpy(), history)
+    assert np.array_equal(batched.window_sum.numpy(), window_sum)
+    assert np.array_equal(batched.scale.numpy(), scale) and batched.recorded == 61

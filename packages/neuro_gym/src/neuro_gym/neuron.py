@@ -204,20 +204,6 @@ class SynapsePlasticity:
         self._refresh_scale()
 
 
-def _running_sums(start: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
-    """Row k = start + deltas[0] + ... + deltas[k], added left to right in the tensor's precision.
-
-    torch.cumsum accumulates float32 in float64 on CPU, which rounds differently from adding one step at a
-    time; a firing rate exactly at the homeostasis target then lands on the other side of it. numpy's
-    accumulate adds in float32, one row after the other, as recording one step at a time does."""
-    rows = torch.cat([start[None], deltas])
-    if rows.device.type == "cpu":
-        return torch.from_numpy(np.add.accumulate(rows.numpy(), axis=0, dtype=rows.numpy().dtype)[1:])
-    for k in range(1, rows.shape[0]):
-        rows[k] += rows[k - 1]
-    return rows[1:]
-
-
 class ThresholdHomeostasis:
     """Slow per-neuron threshold scaling toward a target firing rate.
 
@@ -257,21 +243,43 @@ class ThresholdHomeostasis:
             for row in rates:
                 self.record_many(row[None])
             return
-        steps = torch.arange(self.recorded, self.recorded + rates.shape[0])
-        slots = (steps % window).to(self.history.device)
-        # Window sum after each step: the running sum plus the cumulated (new - evicted) rates.
-        sums = _running_sums(self.window_sum, rates - self.history[slots])
-        self.history[slots] = rates
-        self.window_sum.copy_(sums[-1])
-        due = torch.nonzero((steps + 1) % every == 0).flatten()
-        self.recorded += rates.shape[0]
-        if len(due) == 0:
+        first, count = self.recorded, rates.shape[0]
+        slots = [(first + k) % window for k in range(count)]
+        sums = self._window_sums(rates, slots)
+        self.recorded += count
+        due = [k for k in range(count) if (first + k + 1) % every == 0]
+        if not due:
             return
-        seen = (steps[due] + 1).clamp(max=window).to(sums)
-        above = (sums[due.to(sums.device)] / seen[:, None] > self.target_rate).long()
+        seen = torch.tensor([min(first + k + 1, window) for k in due], dtype=sums.dtype, device=sums.device)
+        above = (sums[torch.tensor(due, device=sums.device)] / seen[:, None] > self.target_rate).long()
         factors = self.factors[above]  # 1 + step above the target rate, 1 - step below
         for factor in factors:  # clamped after each update, as if recorded one step at a time
             self.scale.mul_(factor).clamp_(*self.bounds)
+
+    def _window_sums(self, rates: torch.Tensor, slots: list[int]) -> torch.Tensor:
+        """Write ``rates`` into the ring buffer at ``slots`` and return the window sum after each of them:
+        the running sum plus the cumulated (new - evicted) rates, added left to right in float32.
+
+        Not torch.cumsum: it accumulates float32 in float64 on CPU, which rounds differently from adding one
+        step at a time, and a firing rate exactly at the homeostasis target then lands on the other side of
+        it. On the CPU numpy does it (its accumulate adds in float32, one row after the other) at a fraction
+        of the cost of the dozen small torch operations; elsewhere a loop of in-place additions."""
+        if self.history.device.type != "cpu":
+            index = torch.tensor(slots, device=self.history.device)
+            rows = torch.cat([self.window_sum[None], rates - self.history[index]])
+            for k in range(1, rows.shape[0]):
+                rows[k] += rows[k - 1]
+            self.history[index] = rates
+            self.window_sum.copy_(rows[-1])
+            return rows[1:]
+        history, new = self.history.numpy(), rates.detach().contiguous().numpy()
+        rows = np.empty((len(slots) + 1, new.shape[1]), dtype=history.dtype)
+        rows[0] = self.window_sum.numpy()
+        np.subtract(new, history[slots], out=rows[1:])
+        np.add.accumulate(rows, axis=0, dtype=rows.dtype, out=rows)
+        history[slots] = new
+        self.window_sum.numpy()[:] = rows[-1]
+        return torch.from_numpy(rows[1:])
 
     def state_dict(self) -> dict[str, Any]:
         return {
