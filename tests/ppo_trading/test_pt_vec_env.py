@@ -80,10 +80,13 @@ def test_process_workers_stay_alive_across_iterations_and_match_serial(bars, tin
     from ppo_trading import candidates
     from ppo_trading.utils import training_utils_optimized as tuo
 
+    from trainkit import load_checkpoint
+
     def run(backend: str, folder: str) -> list[float]:
         config = tuo.TrainingConfig.optimized(**tiny_config_kwargs, parallel_candidates=2, backend=backend)
         tuo.train_walk_forward_optimized(bars, config, tmp_path / folder)
-        return [it["val_score"] for it in tuo.load_checkpoint(tmp_path / folder / "progress.pt")["iterations"]]
+        progress = load_checkpoint(tmp_path / folder / "progress.pt", package="ppo_trading")
+        return [it["val_score"] for it in progress["iterations"]]
 
     assert run("process", "a") == run("serial", "b")
     pids = set(candidates._POOLS[2]._processes)

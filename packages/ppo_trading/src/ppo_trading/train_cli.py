@@ -173,7 +173,9 @@ def run_training(args: argparse.Namespace) -> int:
 
     def runner(mode: str):
         def run(seed: int) -> RunResult:
-            reference = summaries["original"]["iteration_seconds"] if mode == "optimized" else None
+            # The original's iteration times (for the optimized run's progress estimate) exist only when the
+            # original ran first: run_interleaved reverses the order on odd seeds.
+            reference = summaries["original"]["iteration_seconds"] if "original" in summaries else None
             summaries[mode] = train_walk_forward_optimized(df, configs[mode], seed_dir / mode, reference)
             return RunResult(seed)  # run_interleaved measures its wall and CPU time
 
