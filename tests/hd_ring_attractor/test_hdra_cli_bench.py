@@ -138,7 +138,7 @@ def test_estimate_writes_a_projection_and_runs_no_preset(tmp_path, capsys, monke
     estimate = json.loads((tmp_path / "cost_estimate.json").read_text())
     assert not (tmp_path / "benchmark.json").exists()
     parts = estimate["parts_cpu_s"]
-    assert set(parts) >= {"search", "arm_runs", "choice_cost_whole_trial_backprop", "choice_cost_exact_poisson_noise"}
+    assert set(parts) >= {"search", "arm_runs", "choice_cost_whole_trial_backprop"}
     assert estimate["projected_cpu_s"] == pytest.approx(sum(parts.values())) and "CPU minutes" in out
 
 

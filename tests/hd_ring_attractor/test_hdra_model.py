@@ -8,6 +8,7 @@ import pytest
 import torch
 from hd_ring_attractor import BOUNDS, PathIntegrationTask, RingAttractorNetwork, evaluate
 from hd_ring_attractor.evaluation import speed_ratios
+from hd_ring_attractor.models import poisson_counts
 from hd_ring_attractor.speed import flop_bound
 from hd_ring_attractor.utils import circular_difference, circular_error_deg, decode_heading
 
@@ -80,6 +81,38 @@ def test_gaussian_noise_has_the_exact_poisson_draws_mean_and_variance():
         assert abs(sample.mean().item()) < 1e-3, noise_model
         assert sample.var().item() == pytest.approx(expected_variance, rel=0.05), noise_model
     assert torch.all(draws["poisson"] >= -expected_variance - 1e-6)  # centred counts: never below -mean
+
+
+def test_the_split_poisson_draw_has_the_law_of_torch_poisson_element_by_element():
+    mean, shape = 0.02, (200, 2000)  # 400k cells, ~8000 events
+    torch.manual_seed(1)
+    split = poisson_counts(mean, shape, torch.empty(0))
+    exact = torch.poisson(torch.full(shape, mean))
+    assert split.shape == shape and torch.equal(split, split.round()) and split.min() >= 0
+    for k in (0, 1, 2):  # frequencies against the pmf and against torch.poisson's own sample
+        pmf = math.exp(-mean) * mean**k / math.factorial(k)
+        tolerance = 4 * math.sqrt(pmf * (1 - pmf) / split.numel()) + 1e-6
+        assert (split == k).double().mean().item() == pytest.approx(pmf, abs=tolerance), k
+        assert (exact == k).double().mean().item() == pytest.approx(pmf, abs=tolerance), k
+    assert split.mean().item() == pytest.approx(mean, rel=0.05) and split.var().item() == pytest.approx(mean, rel=0.05)
+    # Events fall uniformly: no row or column of the block is favoured.
+    assert split.sum(1).std().item() < 2 * math.sqrt(mean * shape[1])
+
+
+@pytest.mark.parametrize("noise_model", ["gaussian", "poisson"])
+def test_the_drive_noise_without_a_rate_gradient_has_the_scaled_draws_statistics(noise_model):
+    model = RingAttractorNetwork(64, 16, noise_model=noise_model)
+    rate = model.noise_rate_e
+    with torch.no_grad():  # the one-pass path
+        fast = model.drive_noise((400, 1000), rate, rate)
+    slow = model.drive_noise((400, 1000), rate, rate)  # rate needs a gradient: draw times noise_scale
+    assert not fast.requires_grad and slow.requires_grad
+    for sample in (fast, slow.detach()):
+        assert abs(sample.mean().item()) < 1e-3
+        assert sample.var().item() == pytest.approx(0.02, rel=0.05)
+    if noise_model == "poisson":  # counts minus their mean, on both paths
+        assert torch.allclose(fast + 0.02, (fast + 0.02).round(), atol=1e-5)
+        assert torch.allclose(slow.detach() + 0.02, (slow.detach() + 0.02).round(), atol=1e-5)
 
 
 def test_noise_is_on_in_train_and_off_in_eval(short_task):

@@ -46,6 +46,27 @@ def test_trajectories_are_seeded_and_follow_the_spec():
     assert first.cue_angle.min() >= 0 and first.cue_angle.max() < 2 * math.pi
 
 
+def test_slow_trials_turn_at_one_constant_slow_speed_and_leave_the_other_trials_alone():
+    plain, mixed = PathIntegrationTask(), PathIntegrationTask(slow_fraction=0.5, slow_range_deg=(5.0, 90.0))
+    base, trials = plain.sample(512, seed=3), mixed.sample(512, seed=3)
+    dark = trials.angular_velocity[:, 50:]
+    constant = (dark == dark[:, :1]).all(dim=1)
+    assert 200 < int(constant.sum()) < 312  # about half
+    speeds = torch.rad2deg(dark[constant, 0].abs())
+    assert speeds.min() >= 5.0 - 1e-3 and speeds.max() <= 90.0 + 1e-3
+    assert 0.3 < float((dark[constant, 0] > 0).double().mean()) < 0.7  # both directions
+    # The Ornstein-Uhlenbeck trials and the cues are the plain task's, and the heading integrates the velocity.
+    assert torch.equal(trials.angular_velocity[~constant], base.angular_velocity[~constant])
+    assert torch.equal(trials.cue_angle, base.cue_angle)
+    turned = trials.heading[constant, -1] - trials.heading[constant, 49]
+    expected = dark[constant, 0] * 250 * 2.0 / 1000.0
+    assert torch.allclose(
+        torch.remainder(turned - expected + math.pi, 2 * math.pi) - math.pi, torch.zeros_like(turned), atol=1e-4
+    )
+    with pytest.raises(ValueError, match="slow_fraction"):
+        PathIntegrationTask(slow_fraction=1.5)
+
+
 def test_splits_differ_and_the_cue_only_baseline_is_far_from_zero():
     train, val, test = make_splits(PathIntegrationTask(), 64, 64, 64, seed=0)
     assert not torch.equal(train.cue_angle, val.cue_angle) and not torch.equal(val.cue_angle, test.cue_angle)

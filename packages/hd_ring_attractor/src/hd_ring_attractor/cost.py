@@ -63,10 +63,7 @@ def estimate_cost(preset: BenchPreset, seeds: int, device: torch.device) -> dict
         "speed_cpu_s": speed,
     }
     if preset.choice_costs:
-        for name, variant in (
-            ("whole_trial_backprop", replace(size, tbptt_steps=0)),
-            ("exact_poisson_noise", replace(size, noise_model="poisson")),
-        ):
+        for name, variant in (("whole_trial_backprop", replace(size, tbptt_steps=0)),):
             units[f"{name}_epoch_cpu_s"] = _epoch(variant, device)[0]
             parts[f"choice_cost_{name}"] = seeds * (preset.epochs * units[f"{name}_epoch_cpu_s"] + setup + report)
     total = sum(parts.values())

@@ -48,10 +48,17 @@ class TaskSize:
     speed_ms: float = 1000.0
     speed_cues: int = 8
     tbptt_steps: int = 0
-    noise_model: NoiseModel = "gaussian"
+    noise_model: NoiseModel = "poisson"
+    slow_fraction: float = 0.0
 
     def splits(self, seed: int) -> tuple[Trajectories, Trajectories, Trajectories]:
-        return make_splits(PathIntegrationTask(dark_ms=self.dark_ms), self.n_train, self.n_val, self.n_test, seed)
+        return make_splits(
+            PathIntegrationTask(dark_ms=self.dark_ms, slow_fraction=self.slow_fraction),
+            self.n_train,
+            self.n_val,
+            self.n_test,
+            seed,
+        )
 
 
 def analytic_network(

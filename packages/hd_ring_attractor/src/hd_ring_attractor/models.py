@@ -28,7 +28,7 @@ from torch import nn
 
 from trainkit import resolve_device
 
-__all__ = ["BOUNDS", "NoiseModel", "RingAttractorNetwork", "SimulationEngine"]
+__all__ = ["BOUNDS", "NoiseModel", "RingAttractorNetwork", "SimulationEngine", "poisson_counts"]
 
 SimulationEngine = Literal["batched", "per_sample"]
 NoiseModel = Literal["gaussian", "poisson"]
@@ -77,6 +77,23 @@ def _zero_tiny(rates: torch.Tensor) -> torch.Tensor:
     return nn.functional.threshold(rates, TINY, 0.0)
 
 
+@torch.no_grad()
+def poisson_counts(mean: float, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """Independent Poisson(``mean``) counts for every element of ``shape``, exactly.
+
+    Poisson splitting: independent Poisson(mean) counts over M cells have the law of a Poisson(M mean)
+    total whose events fall independently and uniformly on the cells. At the noise's rates (mean =
+    rate*dt <= 0.04) that draws a few hundredths of a random number per element, where
+    ``torch.poisson`` samples every element on its own and a normal draw needs one number per element.
+    """
+    numel = math.prod(shape)
+    total = int(torch.poisson(torch.tensor(mean * numel, dtype=torch.float64)))
+    where = torch.randint(numel, (total,), device=like.device)
+    counts = torch.zeros(numel, dtype=like.dtype, device=like.device)
+    counts.index_put_((where,), torch.ones(total, dtype=like.dtype, device=like.device), accumulate=True)
+    return counts.view(shape)
+
+
 class RingAttractorNetwork(nn.Module):
     """A rate ring attractor of ``n_exc`` excitatory and ``n_inh`` inhibitory neurons.
 
@@ -102,7 +119,7 @@ class RingAttractorNetwork(nn.Module):
         noise_rate_i: float = 10.0,
         heterogeneity: float = 0.0,
         network_seed: int = 0,
-        noise_model: NoiseModel = "gaussian",
+        noise_model: NoiseModel = "poisson",
         engine: SimulationEngine = "batched",
         device: str | torch.device | None = None,
     ) -> None:
@@ -216,15 +233,28 @@ class RingAttractorNetwork(nn.Module):
     def standard_noise(self, shape: tuple[int, ...], rate_hz: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """One draw of unit-variance noise for ``shape``; times :meth:`noise_scale` it is the drive noise.
 
-        ``"poisson"`` gives exactly ``(Poisson(rate*dt) - rate*dt) / sqrt(rate*dt)``. ``"gaussian"``
-        draws a standard normal: the same mean (0) and variance (1), at a fraction of the cost
-        (``torch.poisson`` samples element by element).
+        ``"poisson"`` gives exactly ``(Poisson(rate*dt) - rate*dt) / sqrt(rate*dt)`` (see
+        :func:`poisson_counts`). ``"gaussian"`` draws a standard normal: the same mean (0) and variance (1).
         """
         if self.noise_model == "gaussian":
             return torch.randn(shape, dtype=like.dtype, device=like.device)
         mean = rate_hz * self.dt / 1000.0
-        counts = torch.poisson(mean.expand(shape).to(like.dtype))
-        return (counts - mean) / mean.sqrt()
+        return (poisson_counts(float(mean), shape, like) - mean) / mean.sqrt()
+
+    def drive_noise(self, shape: tuple[int, ...], rate_hz: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The drive noise ``noise_scale * standard_noise`` for ``shape``.
+
+        When no gradient is needed for the rate (the default: noise rates are frozen, or no_grad), the
+        draw is made at its final scale in one pass (``normal_`` at the s.d.; Poisson counts minus their
+        mean) instead of a draw then a product over the whole trial.
+        """
+        if torch.is_grad_enabled() and rate_hz.requires_grad:
+            return self.noise_scale(rate_hz) * self.standard_noise(shape, rate_hz, like)
+        with torch.no_grad():
+            mean = float(rate_hz) * self.dt / 1000.0
+            if self.noise_model == "gaussian":
+                return torch.empty(shape, dtype=like.dtype, device=like.device).normal_(0.0, math.sqrt(mean))
+            return poisson_counts(mean, shape, like).sub_(mean)
 
     def step_weights(self) -> StepWeights:
         """The per-step weights with the gains folded in, built once per forward pass."""
@@ -254,9 +284,7 @@ class RingAttractorNetwork(nn.Module):
         sizes each costs about as much to launch as to compute.
         """
         moving = torch.addcmul(recurrent, (weights.velocity * omega)[:, None], recurrent_derivative)
-        drive_e = weights.gain * moving
-        if external_e is not None:
-            drive_e = drive_e + external_e
+        drive_e = weights.gain * moving if external_e is None else torch.addcmul(external_e, weights.gain, moving)
         drive_e = torch.addmm(drive_e, r_i, weights.inhibition)
         if external_i is None:
             drive_i = r_e @ weights.excitation_i
@@ -292,14 +320,12 @@ class RingAttractorNetwork(nn.Module):
         circulant = self.circulant_operator()
         weights = self.step_weights()
         cue = self.g_input * self.cue_input(cue_angle)
-        # One draw for the whole trial, scaled once and split with unbind: indexing a tensor that needs a
+        # One draw for the whole trial, split with unbind: indexing a tensor that needs a
         # gradient step by step would make each step's backward fill a zero tensor of the whole trial.
         noise_e = noise_i = None
         if self.noise:
-            draw_e = self.standard_noise((steps, batch, self.n_exc), self.noise_rate_e, cue)
-            draw_i = self.standard_noise((steps, batch, self.n_inh), self.noise_rate_i, cue)
-            noise_e = (self.noise_scale(self.noise_rate_e) * draw_e).unbind(0)
-            noise_i = (self.noise_scale(self.noise_rate_i) * draw_i).unbind(0)
+            noise_e = self.drive_noise((steps, batch, self.n_exc), self.noise_rate_e, cue).unbind(0)
+            noise_i = self.drive_noise((steps, batch, self.n_inh), self.noise_rate_i, cue).unbind(0)
         if state is None:
             r_e = angular_velocity.new_zeros(batch, self.n_exc)
             r_i = angular_velocity.new_zeros(batch, self.n_inh)
@@ -329,11 +355,9 @@ class RingAttractorNetwork(nn.Module):
                 external_e = self.g_input * self.cue_input(cue_angle[b : b + 1]) if t < cue_steps else None
                 external_i = None
                 if self.noise:
-                    noise_e = self.standard_noise((1, self.n_exc), self.noise_rate_e, r_e[b])
-                    noise_e = self.noise_scale(self.noise_rate_e) * noise_e
+                    noise_e = self._noise_like_original(self.n_exc, self.noise_rate_e, r_e[b])
                     external_e = noise_e if external_e is None else external_e + noise_e
-                    noise_i = self.standard_noise((1, self.n_inh), self.noise_rate_i, r_i[b])
-                    external_i = self.noise_scale(self.noise_rate_i) * noise_i
+                    external_i = self._noise_like_original(self.n_inh, self.noise_rate_i, r_i[b])
                 r_e[b], r_i[b] = self.step(
                     r_e[b],
                     r_i[b],
@@ -346,3 +370,10 @@ class RingAttractorNetwork(nn.Module):
                 )
             rates.append(torch.cat(r_e, dim=0))
         return torch.stack(rates, dim=1)
+
+    def _noise_like_original(self, n: int, rate_hz: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """One sample's drive noise; the Poisson counts drawn the original's way, ``torch.poisson`` per element."""
+        if self.noise_model == "gaussian":
+            return self.drive_noise((1, n), rate_hz, like)
+        mean = (rate_hz * self.dt / 1000.0).detach()
+        return self.noise_scale(rate_hz) * (torch.poisson(mean.expand(1, n)) - mean) / mean.sqrt()

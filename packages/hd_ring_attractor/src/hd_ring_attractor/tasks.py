@@ -1,7 +1,11 @@
 """Path integration in darkness: a 100 ms cue, then angular velocity alone.
 
 Angular velocity follows an Ornstein-Uhlenbeck process (stationary s.d. 90 deg/s, correlation time
-200 ms); the heading starts at a random angle and stays still during the cue. Every split is drawn
+200 ms); the heading starts at a random angle and stays still during the cue. A fraction
+``slow_fraction`` of the trials instead turns at one constant, slow angular velocity (magnitude
+log-uniform in ``slow_range_deg``, random sign): the OU process rarely turns slowly for long, so
+without these trials nothing in the loss penalises a bump that sticks to the ring's imperfections
+(issue 18 found trained networks at 0.4-0.6 x the commanded speed at 15 deg/s). Every split is drawn
 from its own seeded ``torch.Generator``, so train, validation and test sets are reproducible.
 """
 
@@ -45,6 +49,13 @@ class PathIntegrationTask:
     dark_ms: float = 500.0
     velocity_sd_deg: float = 90.0
     velocity_tau_ms: float = 200.0
+    slow_fraction: float = 0.0
+    slow_range_deg: tuple[float, float] = (5.0, 90.0)
+
+    def __post_init__(self) -> None:
+        low, high = self.slow_range_deg
+        if not 0 <= self.slow_fraction <= 1 or not 0 < low <= high:
+            raise ValueError(f"need 0 <= slow_fraction <= 1 and 0 < low <= high, got {self.slow_fraction}, {low, high}")
 
     @property
     def cue_steps(self) -> int:
@@ -66,8 +77,14 @@ class PathIntegrationTask:
         for t in range(dark):
             omega[:, t] = current
             current = decay * current + kick * torch.randn(n, generator=generator)
-        omega = torch.cat([torch.zeros(n, self.cue_steps), omega], dim=1)
         start = 2 * math.pi * torch.rand(n, generator=generator)
+        if self.slow_fraction > 0:  # drawn after the OU trials, so those stay as without slow trials
+            slow = torch.rand(n, generator=generator) < self.slow_fraction
+            low, high = (math.log(math.radians(v)) for v in self.slow_range_deg)
+            speed = torch.exp(low + (high - low) * torch.rand(n, generator=generator))
+            sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+            omega = torch.where(slow[:, None], (sign * speed)[:, None].expand_as(omega), omega)
+        omega = torch.cat([torch.zeros(n, self.cue_steps), omega], dim=1)
         heading = torch.remainder(start[:, None] + torch.cumsum(omega, dim=1) * self.dt / 1000.0, 2 * math.pi)
         return Trajectories(omega, heading, start, self.cue_steps)
 
