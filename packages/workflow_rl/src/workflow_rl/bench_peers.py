@@ -19,6 +19,7 @@ from workflow_rl.baselines import BASELINES, evaluate_policy, make_baseline
 from workflow_rl.config import TrainConfig, with_trainer
 from workflow_rl.sim import EPISODE_STEPS, N_ACTIONS, OBS_DIM, NetDefenseEnv, NetDefenseSim
 from workflow_rl.trainer import train
+from workflow_rl.update_profile import profile_update
 
 __all__ = ["SB3VecEnv", "extra_comparisons"]
 
@@ -79,12 +80,15 @@ def _throughput(preset: Any, device: str) -> dict[str, Any]:
             total = sum(result.cpu_split.values())
             split = {name: seconds / total for name, seconds in sorted(result.cpu_split.items())}
     update_share = split.get("update", float("nan"))
+    profile = profile_update(preset.n_envs)
     return {
         "summary": f"fast trainer at N={preset.n_envs}: PPO update {update_share:.0%} of the loop's CPU time "
-        f"(goal <= 45%); CPU split {', '.join(f'{k} {v:.0%}' for k, v in split.items())}",
+        f"(goal <= 45%); CPU split {', '.join(f'{k} {v:.0%}' for k, v in split.items())}; the update "
+        f"{profile['summary']}",
         "rows": rows,
         "cpu_split_at_n": split,
         "update_cpu_share": update_share,
+        "update_profile": profile,
         "note": "throughput runs include each run's start-up and 16-episode evaluation",
     }
 

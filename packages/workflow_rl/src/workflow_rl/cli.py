@@ -1,4 +1,4 @@
-"""``python -m workflow_rl train|bench|baselines|rllib|rllib-scaling``, on trainkit's CLI convention.
+"""``python -m workflow_rl train|bench|baselines|measure-overlap|rllib|rllib-scaling``, on trainkit's CLI convention.
 
 The ``train`` flags are generated from :class:`workflow_rl.config.TrainConfig`; ``--trainer`` picks the
 original or the fast trainer. The seed's scripts (``parallel-train-workflow-rl[-fast]``) call
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from trainkit import atomic_write
+from trainkit import ConfigError, atomic_write
 from trainkit import validate as v
 from trainkit.cli import (
     Command,
@@ -199,17 +199,6 @@ def _run_rllib_scaling(args: argparse.Namespace) -> int:
 
 
 def _add_rllib_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--envs-per-runner", type=int, default=4, help="envs each env runner steps (default 4)")
-    parser.add_argument("--train-batch", type=int, default=2000, help="env steps per PPO iteration (default 2000)")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--red-agent", choices=RED_AGENTS, default="bline", help="scripted attacker")
-    parser.add_argument("--workflow", default=workflow_name(ALL_WORKFLOWS[0]), help="priority order the env encodes")
-    parser.add_argument("--eval-episodes", type=int, default=200, help="seeded evaluation episodes (default 200)")
-    parser.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP)
-
-
-def _add_rllib_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envs-per-runner", type=v.positive_int, default=4, help="envs each env runner steps")
     parser.add_argument("--train-batch", type=v.positive_int, default=2000, help="env steps per PPO iteration")
     parser.add_argument("--lr", type=v.positive_float, default=1e-3, help="learning rate")
@@ -240,6 +229,29 @@ def _add_rllib_scaling(parser: argparse.ArgumentParser) -> None:
     _add_rllib_arguments(parser)
 
 
+def _add_overlap(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n-envs", type=v.positive_int, default=32, help="parallel environments")
+    parser.add_argument("--episodes", type=v.positive_int, default=640, help="episodes per run (a multiple of N)")
+    parser.add_argument("--seeds", type=v.positive_int, default=3, help="seeds per arm, arm order alternating")
+    parser.add_argument("--eval-episodes", type=v.positive_int, default=200, help="seeded evaluation episodes")
+    parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+
+
+def _run_overlap(args: argparse.Namespace) -> int:
+    from workflow_rl.overlap import measure_overlap
+
+    if args.episodes % args.n_envs:
+        raise ConfigError(f"--episodes {args.episodes} must be a multiple of --n-envs {args.n_envs}")
+    v.output_dir(args.out.parent)  # fails in a second, before any work, when the folder is not writable
+    command = current_command("workflow_rl")
+    doc = measure_overlap(args.n_envs, args.episodes, args.seeds, args.eval_episodes, command)
+    with atomic_write(args.out) as handle:
+        json.dump(doc, handle, indent=2)
+    print(doc["summary"])
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _add_bench(parser: argparse.ArgumentParser) -> None:
     from workflow_rl.bench import add_arguments
 
@@ -267,6 +279,12 @@ COMMANDS = (
         "checkpointed into DIR/checkpoint after every iteration, rerun with the same --out to resume",
         _add_rllib,
         _run_rllib,
+    ),
+    Command(
+        "measure-overlap",
+        "serial fast loop vs rollouts and updates overlapped in two processes (policy lag 1): wall, CPU, return",
+        _add_overlap,
+        _run_overlap,
     ),
     Command(
         "rllib-scaling",

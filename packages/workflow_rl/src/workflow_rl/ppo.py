@@ -213,22 +213,15 @@ def ppo_update(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
     totals = torch.zeros(len(STAT_NAMES), device=obs.device)
     steps = 0
+    data = (obs, actions, logprobs, advantages, returns)
     for _ in range(config.k_epochs):
         order = torch.randperm(batch, generator=generator).to(obs.device)
+        # One gather per tensor and epoch; the minibatches are then contiguous slices (views) of it.
+        shuffled = [tensor[order] for tensor in data]
         for start in range(0, batch, minibatch):
-            index = order[start : start + minibatch]
+            part = [tensor[start : start + minibatch] for tensor in shuffled]
             with autocast:
-                loss, stats = loss_fn(
-                    agent,
-                    obs[index],
-                    actions[index],
-                    logprobs[index],
-                    advantages[index],
-                    returns[index],
-                    config.clip,
-                    config.value_coef,
-                    config.entropy_coef,
-                )
+                loss, stats = loss_fn(agent, *part, config.clip, config.value_coef, config.entropy_coef)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm, foreach=True)

@@ -1,0 +1,77 @@
+"""Where the fast trainer's PPO update spends its CPU time: the bench's short profile of what remains.
+
+On one rollout-sized batch (N envs x ``update_steps`` steps) with the fast trainer's agent and optimizer:
+process CPU milliseconds per minibatch step, split into the loss's forward pass, ``zero_grad``, backward,
+gradient clipping and the Adam step, as ``ppo_update`` runs them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from workflow_rl.config import FAST, FUSED_FORWARD_MAX_ENVS
+from workflow_rl.ppo import PPOConfig, make_agent, make_optimizer, ppo_loss
+from workflow_rl.sim import N_ACTIONS, OBS_DIM
+
+__all__ = ["profile_update"]
+
+PARTS = ("forward_and_loss", "zero_grad", "backward", "clip_grad_norm", "adam_step")
+
+
+def _batch(size: int, seed: int) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(seed)
+    obs = (torch.rand(size, OBS_DIM, generator=generator) < 0.2).float()  # binary-like, as the simulator's
+    actions = torch.randint(0, N_ACTIONS, (size,), generator=generator)
+    logprobs = torch.full((size,), -float(torch.log(torch.tensor(float(N_ACTIONS)))))
+    return obs, actions, logprobs, torch.randn(size, generator=generator), torch.randn(size, generator=generator)
+
+
+def _step_parts(agent: nn.Module, optimizer: torch.optim.Optimizer, part: list[torch.Tensor]) -> list[float]:
+    """One minibatch step of ``ppo_update``, its parts timed in process CPU seconds."""
+    ppo, marks = PPOConfig(), [time.process_time()]
+    loss, _ = ppo_loss(agent, *part, ppo.clip, ppo.value_coef, ppo.entropy_coef)
+    marks.append(time.process_time())
+    optimizer.zero_grad(set_to_none=True)
+    marks.append(time.process_time())
+    loss.backward()
+    marks.append(time.process_time())
+    nn.utils.clip_grad_norm_(agent.parameters(), ppo.max_grad_norm, foreach=True)
+    marks.append(time.process_time())
+    optimizer.step()
+    marks.append(time.process_time())
+    return [b - a for a, b in itertools.pairwise(marks)]
+
+
+def profile_update(n_envs: int, steps: int = 200) -> dict[str, Any]:
+    """CPU ms per minibatch step by part (median over ``steps`` steps) at ``n_envs`` environments."""
+    torch.manual_seed(0)
+    ppo = PPOConfig()
+    size = n_envs * FAST["update_steps"]
+    data = _batch(size, 0)
+    agent = make_agent(OBS_DIM, N_ACTIONS, fused=n_envs <= FUSED_FORWARD_MAX_ENVS)
+    optimizer = make_optimizer(agent, ppo.lr, fused=FAST["fused_adam"])
+    minibatch = size // ppo.num_minibatches
+    part = [tensor[:minibatch] for tensor in data]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the trainer runs (--torch-threads 1); idle intra-op threads would spin on CPU
+    try:
+        timings = [_step_parts(agent, optimizer, part) for _ in range(steps + 10)][10:]  # 10 warm-up steps
+    finally:
+        torch.set_num_threads(threads)
+    per_part = {name: sorted(t[i] for t in timings)[len(timings) // 2] * 1e3 for i, name in enumerate(PARTS)}
+    step_ms = sum(per_part.values())
+    return {
+        "summary": f"per minibatch step ({minibatch} samples) {step_ms:.2f} CPU ms: "
+        + ", ".join(f"{name} {ms / step_ms:.0%}" for name, ms in per_part.items()),
+        "minibatch": minibatch,
+        "step_cpu_ms_by_part": per_part,
+        "minibatch_steps_per_update": ppo.k_epochs * ppo.num_minibatches,
+        "note": "one minibatch of a synthetic batch of the rollout's shape; median of 200 steps after 10 warm-up "
+        "steps; a whole update is minibatch_steps_per_update of these plus GAE and the shuffles. "
+        "torch.profiler's operator table was left out: on this machine it cost 20 s of CPU and inflated Adam",
+    }
