@@ -83,7 +83,7 @@ def test_throughput_probe_trains_the_network_train_builds():
     probe = measure_training_throughput("ci", threads=1, steps=2, batch_size=32)
     assert probe.samples_per_s > 0
     torch.manual_seed(0)
-    reference, _ = build_model_and_optimizer(3, 2, CONFIG, MODEL_PROFILES["ci"])
+    reference, _ = build_model_and_optimizer(3, 2, CONFIG, {**MODEL_PROFILES["ci"], "sequence_length": 100})
     trained = probe.model.state_dict()
     assert type(probe.model) is type(reference) and probe.model.pooling_kind == CONFIG["pooling"]
     assert {k: v.shape for k, v in trained.items()} == {k: v.shape for k, v in reference.state_dict().items()}

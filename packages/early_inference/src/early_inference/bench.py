@@ -42,7 +42,13 @@ class BenchPreset:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-_ALL_VARIANTS = ("optimized_seed_readout", "optimized_plain_nll", "optimized_plateau", "optimized_50_points")
+_ALL_VARIANTS = (
+    "optimized_seed_readout",
+    "optimized_plain_nll",
+    "optimized_plateau",
+    "optimized_50_points",
+    "optimized_no_branch",
+)
 
 PRESETS: dict[str, BenchPreset] = {
     "ci": BenchPreset(
@@ -100,6 +106,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     "optimized_plain_nll": ({**CONFIG, "beta_nll": 0.0}, "beta-NLL (beta 0.5) instead of the plain NLL"),
     "optimized_plateau": ({**CONFIG, "schedule": "plateau"}, "cosine over the step budget instead of warmup+plateau"),
     "optimized_50_points": ({**CONFIG, "prefix_points": 50}, "the full 100-point prefix instead of 50 averaged points"),
+    "optimized_no_branch": (
+        {**CONFIG, "prefix_branch": 0},
+        "a per-parameter MLP branch on the standardised raw prefix beside the TCN (k_d at 30/60 s)",
+    ),
     "C_flatten": (FLATTEN_CONFIG, "extra readout: a linear map over every time step (position-aware)"),
 }
 
@@ -112,6 +122,10 @@ def _hyperparameters(config: Mapping[str, Any], which: str) -> dict[str, Hyperpa
     if config["beta_nll"]:
         out["beta_nll"] = cited(
             config["beta_nll"], "Seitzer et al. (ICLR 2022) recommend beta = 0.5; issue 15's prototype measured it"
+        )
+    if config["prefix_branch"]:
+        out["prefix_branch"] = cited(
+            config["prefix_branch"], "screened on the validation split by early_inference.readout_check (README)"
         )
     return out
 
@@ -171,7 +185,8 @@ def make_build_spec(cache_dir: Path = DEFAULT_CACHE) -> Callable[[BenchContext],
             arms[name] = _arm(data, config, preset, ctx, None, f"optimized without: {change}", {})
         arms["optimized"] = _arm(
             data, CONFIG, preset, ctx, stores["optimized"],
-            "v2: contrast readout, known inputs as channels, per-parameter heads, beta-NLL, cosine, variance scale",
+            "v2: contrast readout, known inputs as channels, per-parameter heads and prefix branches, beta-NLL, "
+            "cosine, variance scale",
             _hyperparameters(CONFIG, "new"),
         )  # fmt: skip
         steps = ", ".join(f"{length:g} s: {n}" for length, n in preset.steps.items())

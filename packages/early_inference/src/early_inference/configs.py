@@ -17,6 +17,10 @@ CONFIG: dict[str, Any] = {
     "pooling": "contrast",
     "known_as_channels": True,
     "per_parameter_heads": True,
+    # A per-parameter MLP branch on the standardised raw prefix beside the TCN, width 64 (0 = none): without
+    # it k_d stays at the prior at 30/60 s (README, "Why v2 did not learn k_d"; readout_check JSON files).
+    "prefix_branch": 64,
+    "branch_per_parameter": True,
     "beta_nll": 0.5,
     "apply_variance_scale": True,
     # None = the full prefix. Averaging to 50 points scored worse on validation at 300 s (README, schedule_check).
@@ -41,6 +45,8 @@ ORIGINAL_CONFIG: dict[str, Any] = {
     "pooling": "avg",
     "known_as_channels": False,
     "per_parameter_heads": False,
+    "prefix_branch": 0,
+    "branch_per_parameter": False,
     "beta_nll": 0.0,
     "apply_variance_scale": False,
     "schedule": "plateau",
@@ -75,6 +81,8 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError("training config needs batch_size >= 1, lr > 0 and warmup_epochs >= 0")
     if config["pooling"] not in POOLINGS or config["schedule"] not in ("plateau", "cosine"):
         raise ConfigError(f"pooling must be one of {POOLINGS} and schedule 'plateau' or 'cosine'")
+    if config["prefix_branch"] < 0:
+        raise ConfigError("training config needs prefix_branch >= 0 (0 = no branch)")
     if config["beta_nll"] < 0 or (config["prefix_points"] is not None and config["prefix_points"] < 8):
         raise ConfigError("training config needs beta_nll >= 0 and prefix_points None or >= 8")
     return dict(config)

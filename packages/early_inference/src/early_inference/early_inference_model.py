@@ -23,6 +23,7 @@ from early_inference.readouts import (
     DEFAULT_HEAD_DECAYS,
     ContrastReadout,
     FlattenTemporalReadout,
+    PrefixBranch,
     WeightedTemporalPooling,
 )
 
@@ -91,9 +92,11 @@ class GaussianHeads(nn.Module):
         self.mean_heads = nn.ModuleList(head() for _ in range(groups))
         self.var_heads = nn.ModuleList(head() for _ in range(groups))
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = torch.cat([h(features) for h in self.mean_heads], dim=-1)
-        var = torch.cat([h(features) for h in self.var_heads], dim=-1)
+    def forward(self, features: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features``: one tensor for every head, or one per group of heads (per parameter, or one)."""
+        per_group = [features] * len(self.mean_heads) if isinstance(features, torch.Tensor) else list(features)
+        mean = torch.cat([h(f) for h, f in zip(self.mean_heads, per_group, strict=True)], dim=-1)
+        var = torch.cat([h(f) for h, f in zip(self.var_heads, per_group, strict=True)], dim=-1)
         return mean, F.softplus(var) + VARIANCE_EPS
 
 
@@ -102,6 +105,10 @@ class EarlyInferenceModel(nn.Module):
 
     ``pooling``: "avg", "weighted" (the seed's), "flatten" (needs ``sequence_length``) or "contrast"
     (the v2 readout). ``per_parameter_heads`` gives each parameter its own mean and variance head.
+    ``prefix_branch`` > 0 adds ``PrefixBranch``es of that width (needs ``sequence_length``) whose
+    features join the readout's before the heads: one per parameter when ``branch_per_parameter`` and
+    the heads are per parameter (each read only by its own parameter's heads, so E0's gradient cannot
+    reshape k_d's view, as in the per-parameter prefix MLP), else one read by all heads.
     """
 
     def __init__(
@@ -118,12 +125,16 @@ class EarlyInferenceModel(nn.Module):
         known_as_channels: bool = False,
         per_parameter_heads: bool = False,
         head_decays: Sequence[float] = DEFAULT_HEAD_DECAYS,
+        prefix_branch: int = 0,
+        branch_per_parameter: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if pooling == "flatten" and not sequence_length:
             raise ValueError("pooling='flatten' needs sequence_length (the number of points per prefix)")
+        if prefix_branch and not sequence_length:
+            raise ValueError("prefix_branch needs sequence_length (the number of points per prefix)")
         self.known_as_channels = known_as_channels
         blocks, width = [], (1 + n_known if known_as_channels else 3)
         self.in_channels = width
@@ -149,7 +160,12 @@ class EarlyInferenceModel(nn.Module):
             layers += [nn.Linear(known_width, hidden), nn.ReLU()]
             known_width = hidden
         self.known_mlp = nn.Sequential(*layers)
-        self.heads = GaussianHeads(pooled + known_width, head_hidden, n_params, per_parameter_heads)
+        groups = n_params if branch_per_parameter and per_parameter_heads else 1
+        self.prefix_branches = nn.ModuleList(
+            PrefixBranch(sequence_length, n_known, prefix_branch) for _ in range(groups if prefix_branch else 0)
+        )
+        branch_width = prefix_branch if prefix_branch else 0
+        self.heads = GaussianHeads(pooled + known_width + branch_width, head_hidden, n_params, per_parameter_heads)
         self.register_buffer("variance_scale", torch.ones(n_params))
 
     def encode(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -159,11 +175,15 @@ class EarlyInferenceModel(nn.Module):
         hidden = self.tcn(x.unsqueeze(2).contiguous(memory_format=torch.channels_last))
         return hidden.squeeze(2)
 
-    def features(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-        pooled = self.pool(self.encode(x, known)).reshape(x.shape[0], -1)
-        if self.known_as_channels or known.shape[-1] == 0:
-            return pooled
-        return torch.cat([pooled, self.known_mlp(known)], dim=-1)
+    def features(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """The heads' inputs: one tensor, or one per prefix branch when there are several."""
+        shared = [self.pool(self.encode(x, known)).reshape(x.shape[0], -1)]
+        if not self.known_as_channels and known.shape[-1]:
+            shared.append(self.known_mlp(known))
+        if not self.prefix_branches:
+            return torch.cat(shared, dim=-1) if len(shared) > 1 else shared[0]
+        groups = [torch.cat([*shared, branch(x, known)], dim=-1) for branch in self.prefix_branches]
+        return groups[0] if len(groups) == 1 else groups
 
     def forward(self, x: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, var = self.heads(self.features(x, known))

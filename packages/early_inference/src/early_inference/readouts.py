@@ -3,7 +3,8 @@
 ``WeightedTemporalPooling`` is the seed's single-softmax pooling. ``ContrastReadout`` is the v2 readout:
 several pooling heads whose priors run from early to late, a time-moment vector and the last step, so
 the head can contrast late with early activity (k_d shows up as a drift of the apparent activity over
-time). ``FlattenTemporalReadout`` is the position-aware extra arm.
+time). ``FlattenTemporalReadout`` is the position-aware extra arm. ``PrefixBranch`` reads the raw
+prefix point by point, beside the TCN.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ContrastReadout", "FlattenTemporalReadout", "MultiHeadTemporalPooling", "WeightedTemporalPooling"]
+__all__ = [
+    "ContrastReadout",
+    "FlattenTemporalReadout",
+    "MultiHeadTemporalPooling",
+    "PrefixBranch",
+    "WeightedTemporalPooling",
+]
 
 # Head priors exp(-decay * s), s in [0, 1]: the first head weighs the start most, the last one the end.
 DEFAULT_HEAD_DECAYS = (3.0, 1.0, -1.0, -3.0)
@@ -118,3 +125,39 @@ class FlattenTemporalReadout(nn.Module):
         if h.shape[-1] != self.sequence_length:
             raise ValueError(f"flatten readout built for {self.sequence_length} time steps, got {h.shape[-1]}")
         return self.linear(h.flatten(1))
+
+
+class PrefixBranch(nn.Module):
+    """Two ReLU layers on the standardised raw prefix (the pH channel point by point) and the known inputs.
+
+    The prefix MLP baseline learns k_d at 30 and 60 s while the TCN does not: there k_d is a small
+    late-time bend of a curve that has already risen by ~4 input units, and a per-time-point
+    standardisation exposes it. This branch gives the heads that view beside the TCN's pooled features.
+    ``prefix_mean`` and ``prefix_sd`` are buffers (set from the training split by ``set_standardization``),
+    so they travel in the checkpoint.
+    """
+
+    def __init__(self, sequence_length: int, n_known: int, width: int) -> None:
+        super().__init__()
+        self.sequence_length = sequence_length
+        inputs = sequence_length + n_known
+        self.register_buffer("prefix_mean", torch.zeros(inputs))
+        self.register_buffer("prefix_sd", torch.ones(inputs))
+        self.mlp = nn.Sequential(nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
+        self.out_features = width
+
+    @staticmethod
+    def flat(x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """(batch, time + known): the first (pH) channel of ``x`` point by point, then the known inputs."""
+        return torch.cat([x[:, 0, :], known], dim=1)
+
+    @torch.no_grad()
+    def set_standardization(self, x: torch.Tensor, known: torch.Tensor) -> None:
+        flat = self.flat(x, known)
+        self.prefix_mean.copy_(flat.mean(0))
+        self.prefix_sd.copy_(flat.std(0).clamp_min(1e-6))
+
+    def forward(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.sequence_length:
+            raise ValueError(f"prefix branch built for {self.sequence_length} time steps, got {x.shape[-1]}")
+        return self.mlp((self.flat(x, known) - self.prefix_mean) / self.prefix_sd)

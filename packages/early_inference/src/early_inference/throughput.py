@@ -37,7 +37,8 @@ def measure_training_throughput(
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(0)
-        model, optimizer = build_model_and_optimizer(3, 2, config, MODEL_PROFILES[profile])
+        model_kwargs = {**MODEL_PROFILES[profile], "sequence_length": points}
+        model, optimizer = build_model_and_optimizer(3, 2, config, model_kwargs)
         channels = 1 if config["known_as_channels"] else 3
         x, known = torch.randn(batch_size, channels, points), torch.randn(batch_size, 3)
         target = torch.randn(batch_size, 2)

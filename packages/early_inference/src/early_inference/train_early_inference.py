@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 PACKAGE, KIND = "early_inference", "posterior_model"  # recorded in every checkpoint, checked on load
-_MODEL_KEYS = ("pooling", "known_as_channels", "per_parameter_heads")
+_MODEL_KEYS = ("pooling", "known_as_channels", "per_parameter_heads", "prefix_branch", "branch_per_parameter")
 
 
 def validation_variance_scale(
@@ -202,13 +202,15 @@ def train(
     normalizer = known_normalizer(data)
     train_split = prepare_split(data, "train", prefix_length, normalizer, device, config)
     val_split = prepare_split(data, "val", prefix_length, normalizer, device, config)
-    if config["pooling"] == "flatten":  # recorded in the identity, so load_trained_model rebuilds it
+    if config["pooling"] == "flatten" or config["prefix_branch"]:  # in the identity: load_trained_model rebuilds it
         model_kwargs["sequence_length"] = train_split.x.shape[-1]
     steps_per_epoch = math.ceil(len(train_split.x) / config["batch_size"])
     total_steps = max_steps or max_epochs * steps_per_epoch
     model, optimizer = build_model_and_optimizer(
         train_split.known.shape[1], train_split.target.shape[1], config, model_kwargs, device
     )
+    for branch in model.prefix_branches:  # restored from the checkpoint on resume
+        branch.set_standardization(train_split.x, train_split.known)
     patience = config["early_stopping_patience"]
     run = RunState(
         model=model,
