@@ -4,6 +4,8 @@ with the same settings ends with the same weights, optimizer state and episode l
 from __future__ import annotations
 
 import csv
+import multiprocessing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import workflow_rl.trainer as trainer_module
 from workflow_rl.config import TrainConfig, with_trainer
 from workflow_rl.trainer import train
 
-from trainkit import load_checkpoint
+from trainkit import CheckpointError, load_checkpoint, save_checkpoint
 
 
 class _StoppedError(Exception):
@@ -60,3 +62,18 @@ def test_a_run_stopped_after_a_mid_run_checkpoint_resumes_to_the_uninterrupted_r
     assert ours["env_rng"] == reference["env_rng"]
     for index, moments in reference["optimizer"]["state"].items():
         assert all(torch.equal(ours["optimizer"]["state"][index][key], value) for key, value in moments.items())
+
+
+@pytest.mark.parametrize("trainer", ["original", "fast"])
+def test_a_checkpoint_with_a_malformed_simulator_state_is_one_checkpoint_error(trainer, tmp_path):
+    config = replace(_config(trainer, tmp_path), total_episodes=2, max_episodes=2)
+    train(config, show_progress=False)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state["env_rng"] = {"workers": [{"bit_generator": "PCG64"}] * 2} if trainer == "original" else {"state": 1}
+    kind = trainer_module.CHECKPOINT_KIND
+    save_checkpoint(tmp_path / "checkpoint.pt", state, package=trainer_module.PACKAGE, kind=kind)
+    children = set(multiprocessing.active_children())
+    with pytest.raises(CheckpointError, match="simulator") as caught:
+        train(config, show_progress=False)
+    # The traceback keeps train's frame (and its engine) alive: the workers must have been stopped explicitly.
+    assert caught.traceback and set(multiprocessing.active_children()) <= children

@@ -187,7 +187,10 @@ def _checkpoint_state(identity, agent, optimizer, generator, search, run_state, 
 def _restore_env_rng(engine: Any, state: dict[str, Any], path: Path) -> None:
     try:
         engine.restore_rng_state(state)
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, CheckpointError) as error:
+        engine.close()  # stops the original trainer's workers now, not at exit
+        if isinstance(error, CheckpointError):
+            raise
         raise CheckpointError(f"{path}: the simulator's RNG state is malformed") from None
 
 
