@@ -21,7 +21,7 @@ from trainkit.contract import paired_ratios, read_document
 from trainkit.harness import DEFAULT_PRESET
 from trainkit.plotting import new_figure, save_figure
 
-__all__ = ["main", "package_table", "render_report", "update_readme_table"]
+__all__ = ["main", "package_table", "render_report", "replace_marked_block", "update_readme_table"]
 
 README_START = "<!-- benchmark:start -->"
 README_END = "<!-- benchmark:end -->"
@@ -126,19 +126,25 @@ def package_table(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _replace_between(path: Path, start: str, end: str, content: str, source: str) -> bool:
-    """Replace the text between ``start`` and ``end`` in ``path``; False if the file or markers are missing."""
+def replace_marked_block(path: Path, start: str, end: str, content: str) -> bool:
+    """Replace the text between the ``start`` and ``end`` markers in ``path``, atomically.
+
+    False, with the file untouched, if the file or either marker is missing.
+    """
     if not path.is_file():
         return False
     text = path.read_text()
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
         return False
-    provenance = f"<!-- written by trainkit.report from {source}; do not edit by hand -->"
-    body = f"{start}\n{provenance}\n{content}\n{end}"
     with atomic_write(path) as handle:
-        handle.write(pattern.sub(lambda _: body, text, count=1))
+        handle.write(pattern.sub(lambda _: f"{start}\n{content}\n{end}", text, count=1))
     return True
+
+
+def _replace_between(path: Path, start: str, end: str, content: str, source: str) -> bool:
+    provenance = f"<!-- written by trainkit.report from {source}; do not edit by hand -->"
+    return replace_marked_block(path, start, end, f"{provenance}\n{content}")
 
 
 def update_readme_table(readme: Path, doc: Mapping[str, Any], source: str) -> bool:

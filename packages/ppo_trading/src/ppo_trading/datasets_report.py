@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trainkit import DataError, atomic_write, validate
+from trainkit import DataError, validate
+from trainkit.report import replace_marked_block
 
 __all__ = ["README", "add_arguments", "render_table", "report_command", "write_block"]
 
@@ -68,15 +68,7 @@ def render_table(doc: Mapping[str, Any], source: str) -> str:
 
 def write_block(readme: Path, content: str) -> bool:
     """Replace the text between the markers, atomically; False (file untouched) if a marker is missing."""
-    if not readme.is_file():
-        return False
-    text = readme.read_text()
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        return False
-    with atomic_write(readme) as handle:
-        handle.write(pattern.sub(lambda _: f"{START}\n{content}\n{END}", text, count=1))
-    return True
+    return replace_marked_block(readme, START, END, content)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
