@@ -110,6 +110,10 @@ def test_known_costs_give_known_wall_and_cpu_ratios(tmp_path):
     assert doc["budget_quality_ci95"] == pytest.approx([0.2, 0.2])
     assert doc["verdict"] == "faster, quality better (at the equal budget)"
     assert doc["extra_comparisons"]["constant"]["quality"] == 0.1
+    # The whole bench's cost covers the warm-ups and every run, so it is at least the sum of the runs.
+    runs = [run for mode in doc["modes"].values() for run in mode["runs"]]
+    assert doc["bench_cost"]["wall_s"] >= sum(run["wall_s"] for run in runs)
+    assert doc["bench_cost"]["cpu_s"] >= 0.9 * sum(run["cpu_s"] for run in runs)
     assert doc["budget"] == "10 fake steps for every arm" and doc["schema"] == 2
 
 

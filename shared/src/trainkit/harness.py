@@ -283,13 +283,21 @@ def run_bench(
     missing = [name for name in REQUIRED_ARMS if name not in spec.arms]
     if missing:
         raise ValueError(f"{package}: the bench declares no {' or '.join(missing)} arm")
+    (warmup, results, orders, extras), wall, cpu = _measured(functools.partial(_run_spec, spec, seeds, package))
+    doc = build_document(spec, args.preset, current_command(package, argv), device, results, orders, warmup, extras)
+    doc["bench_cost"] = {"wall_s": wall, "cpu_s": cpu, "covers": "warm-ups, every arm run and the extra comparisons"}
+    path = write_document(out, doc)
+    if spec.plots is not None:
+        spec.plots(doc, out)
+    print(f"{package} bench ({args.preset}): wrote {path} ({wall / 60:.1f} min wall, {cpu / 60:.1f} CPU-min)")
+    return path
+
+
+def _run_spec(
+    spec: BenchSpec, seeds: Sequence[int], package: str
+) -> tuple[dict[str, Any], dict[str, list[RunResult]], list[dict[str, Any]], dict[str, Any]]:
     warmup = _warm_up(spec, arm_order(list(spec.arms), 0))
     arms = {name: arm.run for name, arm in spec.arms.items()}
     results, orders = run_interleaved(arms, seeds, desc=f"{package} bench", order=arm_order)
     extras = spec.extra_comparisons() if spec.extra_comparisons is not None else {}
-    doc = build_document(spec, args.preset, current_command(package, argv), device, results, orders, warmup, extras)
-    path = write_document(out, doc)
-    if spec.plots is not None:
-        spec.plots(doc, out)
-    print(f"{package} bench ({args.preset}): wrote {path}")
-    return path
+    return warmup, results, orders, extras

@@ -101,6 +101,12 @@ def package_table(doc: Mapping[str, Any]) -> str:
         f"Measured by `{doc['command']}` (preset `{doc['preset']}`, seeds {doc['seeds']}, {machine['cpus']} CPUs, "
         f"{machine['threads']} torch thread(s), torch {machine['torch']}, device {machine['device']}"
         + (f", {doc['created_utc']}" if doc.get("created_utc") else "")
+        + (
+            f"; the whole bench took {doc['bench_cost']['wall_s'] / 60:.1f} min wall, "
+            f"{doc['bench_cost']['cpu_s'] / 60:.1f} CPU-min"
+            if doc.get("bench_cost")
+            else ""
+        )
         + f"). Quality: {doc['quality_metric']} ({_arrow(doc)}). Equal budget: {doc['budget']}.",
         "",
         *_modes_table(doc),
