@@ -28,7 +28,16 @@ from ppo_trading.instruments import resolve_costs
 from ppo_trading.presets import BENCH_DATA_SEED
 from ppo_trading.timestamps import bars_per_year
 from trainkit import validate
-from trainkit.harness import DEFAULT_PRESET, Arm, BenchContext, BenchSpec, Decomposition, add_bench_arguments, run_bench
+from trainkit.harness import (
+    DEFAULT_PRESET,
+    Arm,
+    BenchContext,
+    BenchSpec,
+    Decomposition,
+    add_bench_arguments,
+    default_out,
+    run_bench,
+)
 from trainkit.plotting import new_figure, save_figure
 
 __all__ = ["PRESETS", "add_arguments", "bench_command", "build_spec", "main"]
@@ -186,9 +195,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    """Run the bench; the default preset (the committed evidence) also rewrites the README's data-set table."""
+    """Run the bench; the committed evidence (the default preset in its default folder) also rewrites the
+    README's data-set table, and a run written anywhere else leaves the README alone."""
     path = run_bench("ppo_trading", PRESETS, build_spec, args)
-    if args.preset == DEFAULT_PRESET and README.is_file():
+    evidence = default_out("ppo_trading", DEFAULT_PRESET).resolve()
+    if args.preset == DEFAULT_PRESET and path.parent.resolve() == evidence and README.is_file():
         report_command(argparse.Namespace(bench=str(path), readme=README))
     return 0
 
