@@ -1,9 +1,10 @@
+import json
 import os
 import stat
 
 import pytest
 
-from trainkit import atomic_write
+from trainkit import atomic_write, write_json
 
 
 def test_atomic_write_replaces_and_uses_normal_file_mode(tmp_path):
@@ -47,3 +48,13 @@ def test_remove_stale_temp_files_deletes_only_atomic_write_leftovers(tmp_path):
     assert remove_stale_temp_files(tmp_path, recursive=True) == 1
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["last.pt", "sub"]
     assert remove_stale_temp_files(tmp_path / "missing") == 0
+
+
+def test_write_json_round_trips_and_an_unserialisable_payload_leaves_the_old_file(tmp_path):
+    path = tmp_path / "out" / "report.json"
+    assert write_json(path, {"a": [1, 2.5], "b": "x"}) == path
+    assert json.loads(path.read_text()) == {"a": [1, 2.5], "b": "x"}
+    with pytest.raises(TypeError):
+        write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": [1, 2.5], "b": "x"}
+    assert [p.name for p in path.parent.iterdir()] == ["report.json"]

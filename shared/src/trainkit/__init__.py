@@ -2,7 +2,7 @@
 
 from importlib import metadata as _metadata
 
-from trainkit.atomic import atomic_write
+from trainkit.atomic import atomic_write, write_json
 from trainkit.batched_logging import BatchedCSVLogger, truncate_csv_rows
 from trainkit.checkpoint import latest_checkpoint, load_checkpoint, require, save_checkpoint
 from trainkit.cli import run_cli
@@ -48,6 +48,7 @@ __all__ = [
     "save_checkpoint",
     "seed_everything",
     "truncate_csv_rows",
+    "write_json",
 ]
 
 try:  # one version source: shared/pyproject.toml, read back from the installed metadata

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "remove_stale_temp_files"]
+__all__ = ["atomic_write", "remove_stale_temp_files", "write_json"]
 
 
 def _new_file_mode() -> int:
@@ -59,6 +60,13 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[A
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def write_json(path: str | os.PathLike[str], payload: Any) -> Path:
+    """Write ``payload`` as indented JSON to ``path`` atomically; return the path."""
+    with atomic_write(path, "w") as handle:
+        handle.write(json.dumps(payload, indent=2))
+    return Path(path)
 
 
 def remove_stale_temp_files(folder: str | os.PathLike[str], recursive: bool = False) -> int:

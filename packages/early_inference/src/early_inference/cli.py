@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from early_inference.train_early_inference import (
     prepare_split,
     train,
 )
-from trainkit import CheckpointError, ConfigError, atomic_write, latest_checkpoint, validate
+from trainkit import CheckpointError, ConfigError, latest_checkpoint, validate, write_json
 from trainkit.cli import (
     Command,
     TrainkitArgumentParser,
@@ -232,8 +231,7 @@ def evaluate(args: argparse.Namespace) -> int:
                 f"{cell['coverage_1sigma']:>7.2f}{cell['coverage_2sigma']:>7.2f}{ms:>8.3f}"
             )
     if args.out:
-        with atomic_write(args.out, "w") as handle:
-            handle.write(json.dumps(reports, indent=2))
+        write_json(args.out, reports)
     return 0
 
 

@@ -8,7 +8,6 @@ least-squares fit, the MLP, sbi and data generation; the JSON says so.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from early_inference.evaluate import least_squares_fit
 from early_inference.generate_early_inference_data import generate_dataset
 from early_inference.throughput import measure_training_throughput
 from early_inference.train_early_inference import CONFIG, ORIGINAL_CONFIG
-from trainkit import atomic_write, validate
+from trainkit import validate, write_json
 from trainkit.cli import TrainkitArgumentParser, run_cli, set_handler
 
 __all__ = ["estimate", "main"]
@@ -70,10 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="preset to estimate")
 
     def handler(args) -> int:
-        path = args.out / f"{args.preset}_cost_estimate.json"
-        with atomic_write(path, "w") as handle:
-            handle.write(json.dumps(estimate(args.preset, args.steps), indent=2))
-        print(path)
+        print(write_json(args.out / f"{args.preset}_cost_estimate.json", estimate(args.preset, args.steps)))
         return 0
 
     set_handler(parser, handler)

@@ -6,7 +6,6 @@ Wall times depend on what else the machine runs; the JSON records the load avera
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -14,7 +13,7 @@ from collections.abc import Sequence
 
 from early_inference.distributed import connect
 from early_inference.generate_early_inference_data import generate_dataset
-from trainkit import atomic_write, validate
+from trainkit import validate, write_json
 from trainkit.cli import TrainkitArgumentParser, run_cli, set_handler
 
 __all__ = ["main", "measure"]
@@ -45,9 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local Ray)")
 
     def handler(args) -> int:
-        with atomic_write(args.out / "generation_scaling.json", "w") as handle:
-            handle.write(json.dumps(measure(address=args.ray_address), indent=2))
-        print(args.out / "generation_scaling.json")
+        print(write_json(args.out / "generation_scaling.json", measure(address=args.ray_address)))
         return 0
 
     set_handler(parser, handler)

@@ -9,7 +9,6 @@ process time on one thread, which a loaded machine distorts less than wall time.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from early_inference.evaluate import (
 from early_inference.generate_early_inference_data import EarlyInferenceData, load_dataset
 from early_inference.prepared import known_normalizer, predict, prepare_split
 from early_inference.train_early_inference import train
-from trainkit import atomic_write, validate
+from trainkit import validate, write_json
 from trainkit.cli import TrainkitArgumentParser, run_cli, set_handler
 
 __all__ = ["METHODS", "check", "main"]
@@ -101,10 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def handler(args) -> int:
         row = check(str(args.data), args.method, args.prefix, args.steps, args.seed)
-        path = args.out / f"{args.method}_{args.prefix:g}s_{row['steps']}steps_seed{args.seed}_val.json"
-        with atomic_write(path, "w") as handle:
-            handle.write(json.dumps(row, indent=2))
-        print(path)
+        name = f"{args.method}_{args.prefix:g}s_{row['steps']}steps_seed{args.seed}_val.json"
+        print(write_json(args.out / name, row))
         return 0
 
     set_handler(parser, handler)
