@@ -1,8 +1,10 @@
 import io
+import multiprocessing as mp
 import os
 import random
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import torch
 
 from trainkit import ConfigError, DataError, Stopwatch, resolve_device, run_cli, seed_everything
 from trainkit.progress import in_ci, progress_bar
+from trainkit.timing import measure
 
 
 def test_stopwatch_sections_totals_and_shares():
@@ -107,3 +110,24 @@ def test_run_cli_turns_user_errors_into_one_line(capsys):
 
     with pytest.raises(ZeroDivisionError):
         run_cli(bug, [])
+
+
+def test_measure_counts_a_joined_childs_cpu_and_returns_the_result():
+    def spin_child() -> int:
+        child = mp.get_context("fork").Process(target=_spin, args=(0.3,))
+        child.start()
+        child.join()
+        return 7
+
+    result, wall, cpu = measure(spin_child)
+    assert result == 7
+    assert cpu >= 0.2  # the parent only waits: the CPU seen is the child's
+    assert wall >= cpu * 0.5 and wall < 30
+    _, _, idle_cpu = measure(lambda: time.sleep(0.2))
+    assert idle_cpu < 0.1
+
+
+def _spin(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass

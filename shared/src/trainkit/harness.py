@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import resource
 import shlex
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from trainkit.cli import DEFAULT_THREADS
 from trainkit.contract import build_document, write_document
 from trainkit.device import resolve_device
 from trainkit.progress import progress_bar
+from trainkit.timing import measure
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -206,20 +205,6 @@ def arm_order(arms: Sequence[str], seed: int) -> list[str]:
     return order if seed % 2 == 0 else order[::-1]
 
 
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _measured(call: Callable[[], Any]) -> tuple[Any, float, float]:
-    """Run ``call``; return its result, wall seconds and CPU seconds (this process and reaped children)."""
-    wall0, cpu0, children0 = time.perf_counter(), time.process_time(), _children_cpu_s()
-    result = call()
-    wall = time.perf_counter() - wall0
-    cpu = (time.process_time() - cpu0) + (_children_cpu_s() - children0)
-    return result, wall, cpu
-
-
 def current_command(package: str, argv: Sequence[str] | None = None) -> str:
     """The command line that started this process, as a user would type it: ``python -m <package> ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -233,7 +218,7 @@ def _warm_up(spec: BenchSpec, order: Sequence[str]) -> dict[str, dict[str, Any]]
         if arm.warmup is None:
             record[name] = {"how": "none declared", "wall_s": None, "cpu_s": None}
             continue
-        _, wall, cpu = _measured(arm.warmup)
+        _, wall, cpu = measure(arm.warmup)
         record[name] = {"how": "declared warm-up (smallest size, same code), untimed", "wall_s": wall, "cpu_s": cpu}
     return record
 
@@ -255,7 +240,7 @@ def run_interleaved(
             orders.append({"seed": seed, "arms": sequence})
             for name in sequence:
                 bar.set_postfix_str(f"{name} seed={seed}")
-                result, wall, cpu = _measured(functools.partial(runs[name], seed))
+                result, wall, cpu = measure(functools.partial(runs[name], seed))
                 if result.seed != seed:
                     raise ValueError(f"{name!r} returned seed {result.seed} for seed {seed}")
                 result.wall_s = wall if result.wall_s is None else result.wall_s
@@ -283,7 +268,7 @@ def run_bench(
     missing = [name for name in REQUIRED_ARMS if name not in spec.arms]
     if missing:
         raise ValueError(f"{package}: the bench declares no {' or '.join(missing)} arm")
-    (warmup, results, orders, extras), wall, cpu = _measured(functools.partial(_run_spec, spec, seeds, package))
+    (warmup, results, orders, extras), wall, cpu = measure(functools.partial(_run_spec, spec, seeds, package))
     doc = build_document(spec, args.preset, current_command(package, argv), device, results, orders, warmup, extras)
     doc["bench_cost"] = {"wall_s": wall, "cpu_s": cpu, "covers": "warm-ups, every arm run and the extra comparisons"}
     path = write_document(out, doc)

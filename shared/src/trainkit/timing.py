@@ -1,13 +1,30 @@
-"""Wall-clock sections for "where the time goes" reports."""
+"""Timing: wall and CPU seconds of one call, and wall-clock sections for "where the time goes" reports."""
 
 from __future__ import annotations
 
+import resource
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
-__all__ = ["Stopwatch"]
+__all__ = ["Stopwatch", "cpu_seconds", "measure"]
+
+T = TypeVar("T")
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process plus its reaped (joined) children."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def measure(call: Callable[[], T]) -> tuple[T, float, float]:
+    """Run ``call``; return its result, wall seconds and CPU seconds (this process and reaped children)."""
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    result = call()
+    return result, time.perf_counter() - wall0, cpu_seconds() - cpu0
 
 
 class Stopwatch:

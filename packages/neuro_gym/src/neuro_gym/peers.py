@@ -19,6 +19,7 @@ import torch
 from neuro_gym.circuit import Circuit, CircuitConfig
 from neuro_gym.engine import hidden_currents
 from neuro_gym.neuro_gym import NeuroGym
+from trainkit.timing import measure
 
 __all__ = ["engine_comparison", "flops_per_step", "gemm_gflops", "thread_comparison"]
 
@@ -80,9 +81,8 @@ def _gym(channels: int, hidden: int, outputs: int, compiled: bool = False) -> Ne
 def _first_call_s(call: Callable[[], Any]) -> dict[str, float]:
     """Wall and CPU seconds of a first call (with ``compiled``, mostly compilation, partly in worker
     processes, which only the wall time sees)."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    call()
-    return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+    _, wall, cpu = measure(call)
+    return {"wall_s": wall, "cpu_s": cpu}
 
 
 def _ours(channels: int, hidden: int, outputs: int, compiled: bool) -> dict[str, Any]:

@@ -6,15 +6,13 @@ and CAGE-2's published winners. Anything from another simulator is labelled as s
 from __future__ import annotations
 
 import functools
-import resource
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from trainkit.timing import measure
 from workflow_rl.baselines import BASELINES, evaluate_policy, make_baseline
 from workflow_rl.config import TrainConfig, with_trainer
 from workflow_rl.sim import EPISODE_STEPS, N_ACTIONS, OBS_DIM, NetDefenseEnv, NetDefenseSim
@@ -37,17 +35,6 @@ CAGE2_WINNERS = {
     "meander": -16.0,
     "note": "CybORG CAGE-2 scores, another simulator: a reference point, not a peer on ours",
 }
-
-
-def _cpu() -> float:
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
-def _measure(call: Callable[[], Any]) -> tuple[Any, float, float]:
-    wall0, cpu0 = time.perf_counter(), _cpu()
-    result = call()
-    return result, time.perf_counter() - wall0, _cpu() - cpu0
 
 
 def _fast_train(n_envs: int, episodes: int, seed: int, device: str, eval_episodes: int = 16):
@@ -73,7 +60,7 @@ def _throughput(preset: Any, device: str) -> dict[str, Any]:
     split: dict[str, float] = {}
     for n_envs in preset.throughput_n:
         episodes = n_envs * preset.throughput_episodes
-        result, wall, cpu = _measure(functools.partial(_fast_train, n_envs, episodes, 0, device))
+        result, wall, cpu = measure(functools.partial(_fast_train, n_envs, episodes, 0, device))
         steps = episodes * EPISODE_STEPS
         rows.append({"n_envs": n_envs, "env_steps_per_s": steps / wall, "env_steps_per_cpu_s": steps / cpu})
         if n_envs == preset.n_envs:
@@ -168,14 +155,14 @@ def _peers(preset: Any, device: str) -> dict[str, Any]:
     """PPO at the same N and env steps: ours against SB3 on three env set-ups, per CPU-second and wall."""
     n_envs, steps = preset.n_envs, preset.peer_env_steps
     rows = []
-    _, wall, cpu = _measure(functools.partial(_fast_train, n_envs, steps // EPISODE_STEPS, 0, device))
+    _, wall, cpu = measure(functools.partial(_fast_train, n_envs, steps // EPISODE_STEPS, 0, device))
     rows.append({"setup": "ours (fast trainer)", "env_steps": steps, "wall_s": wall, "cpu_s": cpu})
     for kind, label in (
         ("batched", "SB3 PPO on our batched simulator (VecEnv adapter)"),
         ("dummy", "SB3 PPO + DummyVecEnv"),
         ("subproc", "SB3 PPO + SubprocVecEnv"),
     ):
-        done, wall, cpu = _measure(functools.partial(_sb3_run, kind, n_envs, steps))
+        done, wall, cpu = measure(functools.partial(_sb3_run, kind, n_envs, steps))
         rows.append({"setup": label, "env_steps": done, "wall_s": wall, "cpu_s": cpu})
     for row in rows:
         row["env_steps_per_s"] = row["env_steps"] / row["wall_s"]
@@ -208,7 +195,7 @@ def _simulator_alone(preset: Any) -> dict[str, Any]:
             sim.step(actions[step])
 
     play()  # warm-up
-    _, wall, cpu = _measure(play)
+    _, wall, cpu = measure(play)
     steps = n * EPISODE_STEPS
     return {
         "summary": f"{n} parallel episodes x 100 steps in {wall:.2f} s wall ({steps / wall:,.0f} env steps/s, "

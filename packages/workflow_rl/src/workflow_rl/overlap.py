@@ -13,7 +13,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import platform
-import resource
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from trainkit import ConfigError
+from trainkit.timing import cpu_seconds
 from workflow_rl.config import FAST
 from workflow_rl.loop import evaluate_agent
 from workflow_rl.ppo import PPOConfig, compute_gae, make_agent, make_optimizer, ppo_update
@@ -30,11 +30,6 @@ from workflow_rl.sim import EPISODE_STEPS, N_ACTIONS, OBS_DIM, NetDefenseVectorE
 __all__ = ["measure_overlap"]
 
 WORKFLOW = (2, 1, 0, 3, 4)
-
-
-def _cpu() -> float:
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the learner, once joined
-    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 class _Collector:
@@ -101,7 +96,7 @@ def _run(arm: str, n_envs: int, episodes: int, seed: int, eval_episodes: int) ->
     updates = episodes * EPISODE_STEPS // (n_envs * horizon)
     collector = _Collector(n_envs, horizon, seed)
     behaviour = make_agent(OBS_DIM, N_ACTIONS, fused=True)  # the policy that collects
-    wall0, cpu0 = time.perf_counter(), _cpu()
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()  # the learner's CPU counts once it is joined
     if arm == "serial":
         optimizer, generator = make_optimizer(behaviour, 1e-3, fused=True), torch.Generator().manual_seed(seed)
         for _ in range(updates):
@@ -119,7 +114,7 @@ def _run(arm: str, n_envs: int, episodes: int, seed: int, eval_episodes: int) ->
         _load(behaviour, here.recv())  # the weights after the last update
         here.send(None)
         learner.join()
-    wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
+    wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
     final = evaluate_agent(behaviour, "bline", WORKFLOW, eval_episodes, seed=10_000 + seed, device=torch.device("cpu"))
     return {
         "arm": arm,
