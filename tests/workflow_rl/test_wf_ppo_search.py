@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from workflow_rl.ppo import ActorCritic, PPOConfig, compute_gae, ppo_update
+from workflow_rl.agents import ActorCritic
+from workflow_rl.ppo import PPOConfig, compute_gae, ppo_update
 from workflow_rl.search import GPUCBSearch, KendallKernel, WorkflowResult
 from workflow_rl.workflows import ALL_WORKFLOWS, rank_of_type
 

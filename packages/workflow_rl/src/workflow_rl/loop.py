@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from trainkit import EarlyStopping
+from workflow_rl.agents import ActorCritic
 from workflow_rl.config import TrainConfig
-from workflow_rl.ppo import ActorCritic, PPOConfig, compute_gae, ppo_loss, ppo_update
+from workflow_rl.ppo import PPOConfig, compute_gae, ppo_loss, ppo_update
 from workflow_rl.search import WorkflowResult
 from workflow_rl.shm_engine import SharedMemoryEngine
 from workflow_rl.sim import EPISODE_STEPS, OBS_DIM, NetDefenseSim, NetDefenseVectorEnv, SimParams
@@ -216,4 +217,5 @@ def _update(run: WorkflowRun, ppo: PPOConfig, buffers: dict[str, np.ndarray], ob
         ppo,
         run.generator,
         run.loss_fn,
+        closed_form=run.config.fused_forward and not run.config.compile,
     )

@@ -22,9 +22,10 @@ import torch
 
 from trainkit import ConfigError
 from trainkit.timing import cpu_seconds
+from workflow_rl.agents import make_agent
 from workflow_rl.config import FAST
 from workflow_rl.loop import evaluate_agent
-from workflow_rl.ppo import PPOConfig, compute_gae, make_agent, make_optimizer, ppo_update
+from workflow_rl.ppo import PPOConfig, compute_gae, make_optimizer, ppo_update
 from workflow_rl.sim import EPISODE_STEPS, N_ACTIONS, OBS_DIM, NetDefenseVectorEnv
 
 __all__ = ["measure_overlap"]

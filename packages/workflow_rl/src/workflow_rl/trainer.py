@@ -32,10 +32,11 @@ from trainkit import (
     seed_everything,
 )
 from trainkit.atomic import remove_stale_temp_files
+from workflow_rl.agents import ActorCritic, FusedActorCritic, make_agent
 from workflow_rl.config import TrainConfig, TrainResult
 from workflow_rl.logs import default_log_dir, log_evaluation, open_episode_log, trim_episode_log
 from workflow_rl.loop import WorkflowRun, evaluate_agent, make_engine, train_workflow
-from workflow_rl.ppo import STAT_NAMES, ActorCritic, FusedActorCritic, make_agent, make_optimizer, ppo_loss
+from workflow_rl.ppo import STAT_NAMES, make_optimizer, ppo_loss
 from workflow_rl.search import GPUCBSearch, LocalBackend, SearchBackend, WorkflowResult
 from workflow_rl.sim import EPISODE_STEPS, N_ACTIONS, OBS_DIM
 from workflow_rl.timing import CpuStopwatch

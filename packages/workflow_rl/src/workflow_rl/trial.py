@@ -14,9 +14,10 @@ from typing import Any
 import torch
 
 from trainkit import EarlyStopping, resolve_device
+from workflow_rl.agents import make_agent
 from workflow_rl.config import TrainConfig
 from workflow_rl.loop import WorkflowRun, make_engine, train_workflow
-from workflow_rl.ppo import make_agent, make_optimizer
+from workflow_rl.ppo import make_optimizer
 from workflow_rl.search import WorkflowResult
 from workflow_rl.sim import N_ACTIONS, OBS_DIM
 from workflow_rl.timing import CpuStopwatch

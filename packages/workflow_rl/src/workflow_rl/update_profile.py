@@ -1,8 +1,9 @@
 """Where the fast trainer's PPO update spends its CPU time: the bench's short profile of what remains.
 
 On one rollout-sized batch (N envs x ``update_steps`` steps) with the fast trainer's agent and optimizer:
-process CPU milliseconds per minibatch step, split into the loss's forward pass, ``zero_grad``, backward,
-gradient clipping and the Adam step, as ``ppo_update`` runs them.
+process CPU milliseconds per minibatch step, split into the gradient (the closed-form one the fast trainer
+uses at this N, and autograd's forward, ``zero_grad`` and backward beside it), gradient clipping and the
+Adam step, as ``ppo_update`` runs them.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from workflow_rl.agents import FusedActorCritic, make_agent
 from workflow_rl.config import FAST, FUSED_FORWARD_MAX_ENVS
-from workflow_rl.ppo import PPOConfig, make_agent, make_optimizer, ppo_loss
+from workflow_rl.ppo import PPOConfig, make_optimizer, ppo_loss
 from workflow_rl.sim import N_ACTIONS, OBS_DIM
 
-__all__ = ["profile_update"]
+__all__ = ["PARTS", "profile_update"]
 
-PARTS = ("forward_and_loss", "zero_grad", "backward", "clip_grad_norm", "adam_step")
+AUTOGRAD_PARTS = ("forward_and_loss", "zero_grad", "backward")
+PARTS = ("closed_form_gradient", *AUTOGRAD_PARTS, "clip_grad_norm", "adam_step")
 
 
 def _batch(size: int, seed: int) -> tuple[torch.Tensor, ...]:
@@ -31,47 +34,64 @@ def _batch(size: int, seed: int) -> tuple[torch.Tensor, ...]:
     return obs, actions, logprobs, torch.randn(size, generator=generator), torch.randn(size, generator=generator)
 
 
-def _step_parts(agent: nn.Module, optimizer: torch.optim.Optimizer, part: list[torch.Tensor]) -> list[float]:
+def _step_parts(
+    agent: nn.Module, optimizer: torch.optim.Optimizer, part: list[torch.Tensor], closed_form: bool
+) -> dict[str, float]:
     """One minibatch step of ``ppo_update``, its parts timed in process CPU seconds."""
     ppo, marks = PPOConfig(), [time.process_time()]
-    loss, _ = ppo_loss(agent, *part, ppo.clip, ppo.value_coef, ppo.entropy_coef)
-    marks.append(time.process_time())
-    optimizer.zero_grad(set_to_none=True)
-    marks.append(time.process_time())
-    loss.backward()
-    marks.append(time.process_time())
+    if closed_form:
+        agent.write_ppo_gradient(*part, ppo.clip, ppo.value_coef, ppo.entropy_coef)
+        marks.append(time.process_time())
+    else:
+        loss, _ = ppo_loss(agent, *part, ppo.clip, ppo.value_coef, ppo.entropy_coef)
+        marks.append(time.process_time())
+        optimizer.zero_grad(set_to_none=True)
+        marks.append(time.process_time())
+        loss.backward()
+        marks.append(time.process_time())
     nn.utils.clip_grad_norm_(agent.parameters(), ppo.max_grad_norm, foreach=True)
     marks.append(time.process_time())
     optimizer.step()
     marks.append(time.process_time())
-    return [b - a for a, b in itertools.pairwise(marks)]
+    names = (("closed_form_gradient",) if closed_form else AUTOGRAD_PARTS) + ("clip_grad_norm", "adam_step")
+    return {name: b - a for name, (a, b) in zip(names, itertools.pairwise(marks), strict=True)}
+
+
+def _median_ms(agent: nn.Module, part: list[torch.Tensor], closed_form: bool, steps: int) -> dict[str, float]:
+    optimizer = make_optimizer(agent, PPOConfig().lr, fused=FAST["fused_adam"])
+    timings = [_step_parts(agent, optimizer, part, closed_form) for _ in range(steps + 10)][10:]  # 10 warm-up
+    return {name: sorted(t[name] for t in timings)[len(timings) // 2] * 1e3 for name in timings[0]}
 
 
 def profile_update(n_envs: int, steps: int = 200) -> dict[str, Any]:
-    """CPU ms per minibatch step by part (median over ``steps`` steps) at ``n_envs`` environments."""
+    """CPU ms per minibatch step by part (median over ``steps`` steps) at ``n_envs`` environments, for the
+    gradient the fast trainer uses at this N and, where that is the closed form, for autograd's too."""
     torch.manual_seed(0)
     ppo = PPOConfig()
     size = n_envs * FAST["update_steps"]
-    data = _batch(size, 0)
-    agent = make_agent(OBS_DIM, N_ACTIONS, fused=n_envs <= FUSED_FORWARD_MAX_ENVS)
-    optimizer = make_optimizer(agent, ppo.lr, fused=FAST["fused_adam"])
     minibatch = size // ppo.num_minibatches
-    part = [tensor[:minibatch] for tensor in data]
+    part = [tensor[:minibatch] for tensor in _batch(size, 0)]
+    agent = make_agent(OBS_DIM, N_ACTIONS, fused=n_envs <= FUSED_FORWARD_MAX_ENVS)
+    closed_form = isinstance(agent, FusedActorCritic)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the trainer runs (--torch-threads 1); idle intra-op threads would spin on CPU
     try:
-        timings = [_step_parts(agent, optimizer, part) for _ in range(steps + 10)][10:]  # 10 warm-up steps
+        per_part = _median_ms(agent, part, closed_form, steps)
+        autograd = _median_ms(agent, part, False, steps) if closed_form else per_part
     finally:
         torch.set_num_threads(threads)
-    per_part = {name: sorted(t[i] for t in timings)[len(timings) // 2] * 1e3 for i, name in enumerate(PARTS)}
-    step_ms = sum(per_part.values())
+    step_ms, autograd_ms = sum(per_part.values()), sum(autograd.values())
+    gradient = "closed-form gradient" if closed_form else "autograd"
     return {
-        "summary": f"per minibatch step ({minibatch} samples) {step_ms:.2f} CPU ms: "
-        + ", ".join(f"{name} {ms / step_ms:.0%}" for name, ms in per_part.items()),
+        "summary": f"per minibatch step ({minibatch} samples, {gradient}) {step_ms:.2f} CPU ms: "
+        + ", ".join(f"{name} {ms / step_ms:.0%}" for name, ms in per_part.items())
+        + (f"; the same step with autograd {autograd_ms:.2f} ms" if closed_form else ""),
         "minibatch": minibatch,
+        "closed_form": closed_form,
         "step_cpu_ms_by_part": per_part,
+        "autograd_step_cpu_ms_by_part": autograd,
         "minibatch_steps_per_update": ppo.k_epochs * ppo.num_minibatches,
-        "note": "one minibatch of a synthetic batch of the rollout's shape; median of 200 steps after 10 warm-up "
+        "note": "one minibatch of a synthetic batch of the rollout's shape; median of the steps after 10 warm-up "
         "steps; a whole update is minibatch_steps_per_update of these plus GAE and the shuffles. "
         "torch.profiler's operator table was left out: on this machine it cost 20 s of CPU and inflated Adam",
     }
