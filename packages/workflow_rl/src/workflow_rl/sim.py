@@ -261,7 +261,7 @@ class NetDefenseSim:
             return np.zeros(self.n_envs, dtype=bool), caught_mask
         rows = self._rows
         chain = self.chain[:, : self.chain_len]
-        rooted = np.take_along_axis(self.access, chain, axis=1) == 2
+        rooted = self.access[rows[:, None], chain] == 2
         if self.red_agent == "bline":
             # Keep the deepest foothold and push on from there (a restored earlier host is not revisited).
             deepest = np.where(rooted.any(axis=1), self.chain_len - 1 - np.argmax(rooted[:, ::-1], axis=1), -1)

@@ -92,14 +92,12 @@ def fix_compliance(
     """Per env: is the fix on ``target`` compliant with the workflow, given the true compromise mask?
 
     ``compromised`` is (N, hosts) bool, ``target`` (N,) host index, ``is_fix`` (N,) bool, ``rank``
-    (N, types) or (types,). Non-fix actions return False.
+    (types,) the workflow's rank of each type. Non-fix actions return False.
     """
-    rank = np.broadcast_to(rank, (compromised.shape[0], N_TYPES))
-    host_rank = np.take_along_axis(rank, np.broadcast_to(host_types, compromised.shape), axis=1)
+    host_rank = rank[host_types]
     top = np.where(compromised, host_rank, N_TYPES).min(axis=1)
-    target_rank = np.take_along_axis(host_rank, target[:, None], axis=1)[:, 0]
     nothing_compromised = top == N_TYPES
-    return is_fix & (nothing_compromised | (target_rank == top))
+    return is_fix & (nothing_compromised | (host_rank[target] == top))
 
 
 def episode_compliance(compliant_fixes: np.ndarray, fixes: np.ndarray) -> np.ndarray:
