@@ -43,7 +43,11 @@ def test_tiny_bench_has_the_contract_and_every_comparison(tmp_path, monkeypatch)
     assert set(doc["modes"]) == {"original", "engine_only", "cadence_only", "optimized"}
     assert len(doc["decomposition"]) == 3 and doc["speedup_cpu"] > 0
     extra = doc["extra_comparisons"]
-    assert {"throughput", "peers", "simulator_alone", "opponents"} <= set(extra)
+    assert {"throughput", "peers", "simulator_alone", "opponents", "update_free_bound"} <= set(extra)
+    # one ratio per seed, each above that seed's measured ratio: taking the update away can only help
+    bound = extra["update_free_bound"]
+    assert len(bound["per_seed"]) == len(doc["modes"]["original"]["runs"])
+    assert bound["speedup_cpu_bound"] > doc["speedup_cpu"]
     assert all(isinstance(item["summary"], str) and item["summary"] for item in extra.values())
     assert len(extra["peers"]["rows"]) == 4 and all(r["env_steps_per_cpu_s"] > 0 for r in extra["peers"]["rows"])
     assert 0 < extra["throughput"]["update_cpu_share"] < 1

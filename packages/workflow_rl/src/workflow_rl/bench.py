@@ -14,7 +14,10 @@ Peers, bounds and degenerate opponents are in :mod:`workflow_rl.bench_peers` (``
 from __future__ import annotations
 
 import argparse
+import functools
+import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ import numpy as np
 from trainkit.harness import Arm, BenchContext, BenchSpec, Decomposition, RunResult, add_bench_arguments, cited
 from trainkit.harness import run_bench as harness_run_bench
 from trainkit.plotting import new_figure, save_figure
+from trainkit.timing import measure
 from workflow_rl.bench_peers import extra_comparisons
 from workflow_rl.config import TrainConfig, TrainResult, with_trainer
 from workflow_rl.trainer import train
@@ -94,7 +98,7 @@ def train_arm(arm: str, config: TrainConfig) -> TrainResult:
     return train(replace(with_trainer(config, "original"), **changes), show_progress=False)
 
 
-def _arm(arm: str, preset: Preset, ctx: BenchContext) -> Arm:
+def _arm(arm: str, preset: Preset, ctx: BenchContext, record: Callable[[RunResult, float], None]) -> Arm:
     def run(seed: int, n_envs: int = preset.n_envs, episodes: int = preset.episodes) -> RunResult:
         with tempfile.TemporaryDirectory(prefix=f"wfrl_bench_{arm}_") as folder:
             config = bench_config(n_envs, episodes, seed, Path(folder), str(ctx.device), preset.eval_episodes)
@@ -119,22 +123,53 @@ def _arm(arm: str, preset: Preset, ctx: BenchContext) -> Arm:
         "clip": cited(0.2, f"{ORIGINAL_SOURCE}: eps_clip = 0.2"),
         "gamma": cited(0.99, f"{ORIGINAL_SOURCE}: gamma = 0.99"),
     }
+
+    def run_and_record(seed: int) -> RunResult:
+        result, _, cpu = measure(functools.partial(run, seed))
+        record(result, cpu)
+        return result
+
     return Arm(
-        run=run,
+        run=run_and_record,
         warmup=lambda: run(0, n_envs=2, episodes=2),
         description=ARMS[arm][0],
         hyperparameters=hyper,
     )
 
 
+def update_free_bound(runs: dict[str, list[tuple[RunResult, float]]]) -> dict[str, Any]:
+    """Amdahl's bound on the CPU ratio: the original's CPU seconds over the optimized arm's without its PPO
+    update (the same runs as ``speedup_cpu``, seed by seed). No faster update can take the ratio past it."""
+    original = {result.seed: cpu for result, cpu in runs["original"]}
+    ratios = [
+        original[result.seed] / (cpu - result.extra["cpu_split_s"]["update"])
+        for result, cpu in runs["optimized"]
+        if result.seed in original
+    ]
+    bound = statistics.median(ratios) if ratios else float("nan")
+    return {
+        "summary": f"with a PPO update that cost nothing the optimized arm would be at most {bound:.1f}x the "
+        "original per CPU-second (goal 25x); env steps, inference, evaluation and start-up are the rest",
+        "speedup_cpu_bound": bound,
+        "per_seed": ratios,
+        "note": "each ratio is one seed's original CPU seconds over the optimized run's CPU seconds minus its "
+        "update's; measured in the arm runs themselves, so the same load applies to both",
+    }
+
+
 def build_spec(ctx: BenchContext) -> BenchSpec:
     preset: Preset = ctx.preset
+    runs: dict[str, list[tuple[RunResult, float]]] = {name: [] for name in ARMS}  # for update_free_bound
+
+    def record(arm: str) -> Callable[[RunResult, float], None]:
+        return lambda result, cpu: runs[arm].append((result, cpu))
+
     return BenchSpec(
         package="workflow_rl",
         quality_metric="mean env return vs bline after the episode budget (200 seeded episodes)",
         higher_is_better=True,
         budget=f"{preset.episodes} episodes at N={preset.n_envs} for every arm (one workflow, no early stop)",
-        arms={name: _arm(name, preset, ctx) for name in ARMS},
+        arms={name: _arm(name, preset, ctx, record(name)) for name in ARMS},
         non_inferiority_margin=30.0,
         decomposition=[
             Decomposition("engine alone (original settings on the batched VectorEnv)", "original", "engine_only"),
@@ -143,7 +178,10 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
                 "the rest (cadence, fused update, batched CSV) on the batched engine", "engine_only", "optimized"
             ),
         ],
-        extra_comparisons=lambda: extra_comparisons(preset, str(ctx.device)),
+        extra_comparisons=lambda: {
+            **extra_comparisons(preset, str(ctx.device)),
+            "update_free_bound": update_free_bound(runs),
+        },
         plots=plots,
         notes=[
             f"workflow {workflow_name(BENCH_WORKFLOW)}, red agent bline; returns are this simulator's, not CAGE-2 "
