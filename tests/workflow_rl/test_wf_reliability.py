@@ -181,6 +181,21 @@ def test_corrupt_checkpoint_and_changed_settings_are_one_line_errors(tmp_path, c
         train(config, show_progress=False)
 
 
+def test_a_checkpoint_of_another_network_layout_is_one_checkpoint_error(tmp_path, capsys):
+    config = with_trainer(
+        TrainConfig(n_envs=4, total_episodes=8, max_episodes=8, out=tmp_path, eval_episodes=4), "fast"
+    )
+    train(config, show_progress=False)
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    checkpoint["state"]["agent"] = {"w1": torch.zeros(2, 90, 64)}  # the fused layout before its flat parameter
+    torch.save(checkpoint, tmp_path / "checkpoint.pt")
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    assert main(["train", "--n-envs", "4", "--total-episodes", "16", "--out", str(tmp_path)]) == 2
+    stderr = capsys.readouterr().err
+    assert "does not fit this trainer" in stderr and '"flat"' in stderr and stderr.count("\n") == 1
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
 class _Payload:
     def __init__(self, marker: Path) -> None:
         self.marker = marker

@@ -75,8 +75,12 @@ def _load(path: Path, identity: dict, device: torch.device, agent, optimizer, ge
     read = functools.partial(require, state, source=path)
     if read("identity", dict) != identity:
         raise ConfigError(f"{path.parent} holds a run with other settings ({state['identity']}); use a new --out")
-    agent.load_state_dict(read("agent", dict))
-    optimizer.load_state_dict(read("optimizer", dict))
+    try:
+        agent.load_state_dict(read("agent", dict))
+        optimizer.load_state_dict(read("optimizer", dict))
+    except (RuntimeError, ValueError, KeyError) as error:  # e.g. another network layout's weights
+        reason = " ".join(line.strip() for line in str(error).splitlines())[:200]
+        raise CheckpointError(f"{path}: its model or optimizer does not fit this trainer ({reason})") from None
     generator.set_state(read("generator", torch.Tensor))
     search.load_state_dict(read("search", dict))
     torch.set_rng_state(read("torch_rng", torch.Tensor))
