@@ -130,8 +130,11 @@ def test_bench_writes_the_contract_with_every_peer_on_the_same_samples(tmp_path,
         assert set(table) == {"original", "optimized", "mlp_on_prefix", "least_squares", "prior_only", "sbi_npe"}
         assert table["least_squares"]["e0_ratio"] == 1.0
         assert 0 <= table["optimized"]["rescaled_k_d_per_s_coverage_2sigma"] <= 1
+        assert table["optimized"]["all_test_n"] == 32  # the whole test split, beside the 8 shared samples
+        assert 0 <= table["optimized"]["all_test_E0_g_per_L_coverage_1sigma"] <= 1
         assert sum(extra["sbc_optimized"][key]["E0_g_per_L"]["histogram"]) == 2 * 8  # two seeds x 8 samples
     assert set(extra["goals"]) >= {"e0_ratio_at_most_1.5", "coverage_within_5_points_rescaled"}
+    assert extra["goals"]["coverage_within_5_points_all_test"] in (True, False)
     for name in ("predicted_vs_true.png", "calibration.png", "lr_and_loss.png"):
         assert (tmp_path / "out" / name).stat().st_size > 1000
 

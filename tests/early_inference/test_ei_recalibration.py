@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 from early_inference import simulators
+from early_inference.configs import check_config
 from early_inference.evaluate import fit_variance_scale, gaussian_metrics
 from early_inference.generate_early_inference_data import generate_dataset
+from early_inference.prepared import predict, prepare_split
 from early_inference.throughput import measure_training_throughput
 from early_inference.train_early_inference import (
     CONFIG,
@@ -17,6 +19,8 @@ from early_inference.train_early_inference import (
     validation_variance_scale,
 )
 from scipy import stats
+
+from trainkit import ConfigError
 
 NOMINAL_1SIGMA = stats.norm.cdf(1) - stats.norm.cdf(-1)
 
@@ -89,3 +93,51 @@ def test_throughput_probe_trains_the_network_train_builds():
     assert {k: v.shape for k, v in trained.items()} == {k: v.shape for k, v in reference.state_dict().items()}
     # Same seed and construction: the probe's weights started equal to these, and its steps moved them.
     assert any(not torch.equal(trained[k], v) for k, v in reference.state_dict().items())
+
+
+def _student_t_errors(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predictions with unit variance whose errors are Student-t (5 dof): heavier tails than the Gaussian."""
+    rng = np.random.default_rng(seed)
+    truth = rng.standard_t(5, size=(n, 2)) * np.array([0.5, 2.0])
+    return np.zeros((n, 2)), np.ones((n, 2)), truth
+
+
+def test_coverage_fit_brings_1_sigma_closer_to_nominal_than_the_nll_fit_on_heavy_tails():
+    val_mean, val_var, val_truth = _student_t_errors(4000, seed=0)
+    test_mean, test_var, test_truth = _student_t_errors(20000, seed=1)
+    error = {}
+    for method in ("nll", "coverage"):
+        scale = fit_variance_scale(val_mean, val_var, val_truth, method)
+        z = np.abs(test_truth - test_mean) / np.sqrt(test_var * scale)
+        error[method] = np.array([np.mean(z <= k, axis=0) - (stats.norm.cdf(k) - stats.norm.cdf(-k)) for k in (1, 2)])
+    # The mean squared z is inflated by the tails: the 1 sigma interval over-covers by about 5 points.
+    assert np.all(error["nll"][0] > 0.045)
+    assert np.all(np.abs(error["coverage"][0]) < 0.04) and np.all(np.abs(error["coverage"][1]) < 0.03)
+    assert np.all(np.abs(error["coverage"]).sum(0) < np.abs(error["nll"]).sum(0))
+
+
+def test_both_fits_agree_on_gaussian_errors_and_an_unknown_fit_is_refused():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(20000, 2)) * np.array([0.5, 2.0])
+    mean, var = np.zeros_like(truth), np.ones_like(truth)
+    np.testing.assert_allclose(fit_variance_scale(mean, var, truth, "coverage"), [0.25, 4.0], rtol=0.05)
+    np.testing.assert_allclose(fit_variance_scale(mean, var, truth, "nll"), [0.25, 4.0], rtol=0.05)
+    with pytest.raises(ValueError, match="method"):
+        fit_variance_scale(mean, var, truth, "median")
+    with pytest.raises(ConfigError, match="variance_scale_fit"):
+        check_config({**CONFIG, "variance_scale_fit": "median"})
+
+
+def test_training_fits_the_scale_the_config_names(linear_data):
+    model_kwargs = {"channels": [4, 4], "kernel_size": 3, "mlp_hidden": [], "head_hidden": 8}
+    scales = {}
+    for method in ("nll", "coverage"):
+        config = {**CONFIG, "batch_size": 32, "variance_scale_fit": method}
+        result = train(linear_data, 30, config, model_kwargs, seed=0, max_epochs=1)
+        val = prepare_split(linear_data, "val", 30, result.normalizer, config=config)
+        mean, var = predict(result.model, val, raw=True)
+        expected = fit_variance_scale(mean, var, val.target.numpy(), method)
+        np.testing.assert_allclose(result.variance_scale, expected, rtol=1e-6)
+        torch.testing.assert_close(result.model.variance_scale, torch.as_tensor(expected, dtype=torch.float32))
+        scales[method] = result.variance_scale
+    assert not np.allclose(scales["nll"], scales["coverage"])

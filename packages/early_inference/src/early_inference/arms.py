@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from early_inference.prepared import predict, prepare_split
 from early_inference.train_early_inference import MODEL_PROFILES, train
 from trainkit.harness import RunResult
 
-__all__ = ["PrefixOutcome", "attention_centre", "run_arm"]
+__all__ = ["PrefixOutcome", "attention_centre", "run_arm", "served_coverage"]
 
 
 @dataclass
@@ -35,6 +35,9 @@ class PrefixOutcome:
     seconds_per_sample: float
     train_seconds: float
     optimizer_steps: int
+    # Coverage of the served predictive on the whole test split ("E0_g_per_L_coverage_1sigma", ...; "n"): the
+    # shared n_eval samples decide the goals, these many more say how much of a miss is sampling noise.
+    coverage_all_test: dict[str, float] = field(default_factory=dict)
 
     @property
     def raw(self) -> GaussianPrediction:
@@ -60,6 +63,14 @@ def attention_centre(model: torch.nn.Module, x: torch.Tensor, known: torch.Tenso
     return [float(v) for v in (weights * steps).sum(-1).mean(0)]
 
 
+def served_coverage(model: torch.nn.Module, split, names) -> dict[str, float]:
+    """1 and 2 sigma coverage of the predictive the model serves (its variance scale applied), per parameter."""
+    mean, var = predict(model, split)
+    z = np.abs(split.target.cpu().numpy() - mean) / np.sqrt(var)
+    out = {f"{name}_coverage_{k}sigma": float(np.mean(z[:, j] <= k)) for j, name in enumerate(names) for k in (1, 2)}
+    return {**out, "n": float(len(z))}
+
+
 def _one_prefix(data, length, config, profile, steps, seed, device, n_eval, scratch) -> tuple[PrefixOutcome, dict]:
     result = train(
         data, length, config, MODEL_PROFILES[profile], seed=seed, max_steps=steps, run_dir=scratch, device=device
@@ -81,6 +92,7 @@ def _one_prefix(data, length, config, profile, steps, seed, device, n_eval, scra
         seconds_per_sample=seconds,
         train_seconds=result.train_seconds,
         optimizer_steps=result.optimizer_steps,
+        coverage_all_test=served_coverage(result.model, test, simulators.get(data.config["simulator"]).param_names),
     )
     details = {
         "attention_centre_by_head": attention_centre(result.model, x[:256], known[:256]),

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from early_inference.early_inference_model import POOLINGS
+from early_inference.evaluate import SCALE_FITS
 from trainkit import ConfigError
 
 __all__ = ["CONFIG", "FLATTEN_CONFIG", "MODEL_PROFILES", "ORIGINAL_CONFIG", "check_config"]
@@ -23,6 +24,9 @@ CONFIG: dict[str, Any] = {
     "branch_per_parameter": True,
     "beta_nll": 0.5,
     "apply_variance_scale": True,
+    # How that validation scale is fitted: "coverage" matches the 1 and 2 sigma coverage jointly; "nll" (the
+    # mean squared z) over-covered at 1 sigma where errors are heavy-tailed (README, "variance scale").
+    "variance_scale_fit": "coverage",
     # None = the full prefix. Averaging to 50 points scored worse on validation at 300 s (README, schedule_check).
     "prefix_points": None,
     "schedule": "cosine",
@@ -81,6 +85,8 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError("training config needs batch_size >= 1, lr > 0 and warmup_epochs >= 0")
     if config["pooling"] not in POOLINGS or config["schedule"] not in ("plateau", "cosine"):
         raise ConfigError(f"pooling must be one of {POOLINGS} and schedule 'plateau' or 'cosine'")
+    if config["variance_scale_fit"] not in SCALE_FITS:
+        raise ConfigError(f"variance_scale_fit must be one of {SCALE_FITS}")
     if config["prefix_branch"] < 0:
         raise ConfigError("training config needs prefix_branch >= 0 (0 = no branch)")
     if config["beta_nll"] < 0 or (config["prefix_points"] is not None and config["prefix_points"] < 8):

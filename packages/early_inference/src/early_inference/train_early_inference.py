@@ -76,10 +76,12 @@ def validation_variance_scale(
     device: torch.device | str = "cpu",
     config: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
-    """Post-hoc variance multipliers, one per parameter, fitted on the validation split's raw predictive."""
+    """Post-hoc variance multipliers, one per parameter, fitted on the validation split's raw predictive
+    by ``config["variance_scale_fit"]`` ("nll" without a config)."""
     sim = simulators.get(data.config["simulator"])
     mean, var = predict(model, prepare_split(data, "val", prefix_length, normalizer, device, config), raw=True)
-    return fit_variance_scale(mean, var, sim.to_target(data.params["val"]))
+    method = config.get("variance_scale_fit", "nll") if config else "nll"
+    return fit_variance_scale(mean, var, sim.to_target(data.params["val"]), method)
 
 
 @dataclass
