@@ -48,6 +48,8 @@ def test_tiny_bench_has_the_contract_and_every_comparison(tmp_path, monkeypatch)
     bound = extra["update_free_bound"]
     assert len(bound["per_seed"]) == len(doc["modes"]["original"]["runs"])
     assert bound["speedup_cpu_bound"] > doc["speedup_cpu"]
+    assert doc["speedup_cpu"] < bound["speedup_cpu_at_update_flop_floor"] < bound["speedup_cpu_bound"]
+    assert extra["throughput"]["update_profile"]["step_at_flop_floor_ms"] > 0
     assert all(isinstance(item["summary"], str) and item["summary"] for item in extra.values())
     assert len(extra["peers"]["rows"]) == 4 and all(r["env_steps_per_cpu_s"] > 0 for r in extra["peers"]["rows"])
     assert 0 < extra["throughput"]["update_cpu_share"] < 1

@@ -40,3 +40,19 @@ def test_update_profile_splits_a_minibatch_step_and_leaves_the_thread_count_alon
         assert all(ms >= 0 for ms in parts.values()) and sum(parts.values()) > 0
     assert profile["minibatch"] == 4 * 50 // 4 and profile["minibatch_steps_per_update"] == 16
     assert torch.get_num_threads() == threads
+
+
+def test_matmul_flop_count_is_torchs_count_of_the_autograd_step():
+    from torch.utils.flop_counter import FlopCounterMode
+    from workflow_rl.agents import FusedActorCritic
+    from workflow_rl.ppo import ppo_loss
+    from workflow_rl.update_profile import matmul_flops
+
+    agent, batch = FusedActorCritic(90, 53), 40
+    obs, actions = torch.rand(batch, 90), torch.randint(0, 53, (batch,))
+    with FlopCounterMode(display=False) as counter:
+        loss, _ = ppo_loss(
+            agent, obs, actions, torch.zeros(batch), torch.randn(batch), torch.randn(batch), 0.2, 0.5, 0.01
+        )
+        loss.backward()
+    assert counter.get_total_flops() == matmul_flops(batch, 90, 53)
