@@ -202,3 +202,15 @@ def test_our_kind_of_checkpoint_with_missing_or_mistyped_keys_is_one_line(data, 
     save_checkpoint(sorted(run_dir.glob("epoch*.pt"))[-1], state, package="early_inference", kind="posterior_model")
     with pytest.raises(CheckpointError, match="steps"):
         train(data, 30, {**CONFIG, "batch_size": 32}, TINY_MODEL, seed=0, max_steps=3, run_dir=run_dir)
+
+
+def test_the_full_prefix_variant_undoes_only_the_averaging_and_the_screened_settings_are_cited():
+    from early_inference import bench
+
+    full, _ = bench.VARIANTS["optimized_full_prefix"]
+    assert CONFIG["prefix_points"] == 25 and full["prefix_points"] is None
+    assert {key for key in CONFIG if CONFIG[key] != full[key]} == {"prefix_points"}
+    cited = bench._hyperparameters(CONFIG, "new")
+    for key in ("lr", "prefix_points"):
+        assert cited[key].value == CONFIG[key] and "readout_check" in cited[key].citation
+    assert "readout_check" not in bench._hyperparameters(ORIGINAL_CONFIG, "old")["lr"].citation

@@ -46,7 +46,7 @@ _ALL_VARIANTS = (
     "optimized_seed_readout",
     "optimized_plain_nll",
     "optimized_plateau",
-    "optimized_50_points",
+    "optimized_full_prefix",
     "optimized_no_branch",
 )
 
@@ -105,7 +105,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "optimized_plain_nll": ({**CONFIG, "beta_nll": 0.0}, "beta-NLL (beta 0.5) instead of the plain NLL"),
     "optimized_plateau": ({**CONFIG, "schedule": "plateau"}, "cosine over the step budget instead of warmup+plateau"),
-    "optimized_50_points": ({**CONFIG, "prefix_points": 50}, "the full 100-point prefix instead of 50 averaged points"),
+    "optimized_full_prefix": (
+        {**CONFIG, "prefix_points": None},
+        f"the prefix averaged to {CONFIG['prefix_points']} points instead of the full 100",
+    ),
     "optimized_no_branch": (
         {**CONFIG, "prefix_branch": 0},
         "a per-parameter MLP branch on the standardised raw prefix beside the TCN (k_d at 30/60 s)",
@@ -119,6 +122,11 @@ SEED_SOURCE = "hosseinoj92/Urea_hydrolysis READMEs/TRAINING_IMPROVEMENTS_SUMMARY
 def _hyperparameters(config: Mapping[str, Any], which: str) -> dict[str, Hyperparameter]:
     keys = ("batch_size", "lr", "weight_decay", "grad_clip_norm", "warmup_epochs")
     out = {key: cited(config[key], f"{SEED_SOURCE}, {which} CONFIG: {key} = {config[key]}") for key in keys}
+    screened = "screened on the validation split by early_inference.readout_check at the standard size (README)"
+    if which == "new":  # the v2 learning rate and prefix points replaced the seed's 1e-3 and full prefix after a screen
+        out["lr"] = cited(config["lr"], f"{screened}; the seed's new CONFIG had lr = 0.001")
+    if config["prefix_points"]:
+        out["prefix_points"] = cited(config["prefix_points"], screened)
     if config["beta_nll"]:
         out["beta_nll"] = cited(
             config["beta_nll"], "Seitzer et al. (ICLR 2022) recommend beta = 0.5; issue 15's prototype measured it"

@@ -41,6 +41,13 @@ METHODS: dict[str, dict | None] = {
     "optimized_shared_branch64": {"prefix_branch": 64, "branch_per_parameter": False},
     "optimized_no_branch_plain_nll": {"prefix_branch": 0, "beta_nll": 0.0},
     "optimized_branch64_plain_nll": {"prefix_branch": 64, "beta_nll": 0.0},
+    # The prefix points and learning rate screened at the standard size (README); CONFIG before the screen
+    # was points100_lr1e-3, and CONFIG now is points25_lr8e-3.
+    "optimized_points100_lr1e-3": {"prefix_points": None, "lr": 1e-3},
+    "optimized_points25_lr1e-3": {"prefix_points": 25, "lr": 1e-3},
+    "optimized_points100_lr8e-3": {"prefix_points": None, "lr": 8e-3},
+    "optimized_points25_lr8e-3": {"prefix_points": 25, "lr": 8e-3},
+    "optimized_points100_lr1e-3_no_branch": {"prefix_points": None, "lr": 1e-3, "prefix_branch": 0},
     "mlp": None,
     "least_squares": None,
 }
@@ -85,6 +92,7 @@ def check(data_path: str, method: str, length: float, steps: int, seed: int) -> 
         "k_d_score": kd["rmse_over_prior_sd"],
         "nll": {"E0": e0["nll"], "k_d": kd["nll"]},
         "coverage_1sigma": {"E0": e0["coverage_1sigma"], "k_d": kd["coverage_1sigma"]},
+        "coverage_2sigma": {"E0": e0["coverage_2sigma"], "k_d": kd["coverage_2sigma"]},
         "mean_abs_k_d_z": float(np.mean(np.abs(prediction.mean[:, 1]))),  # ~0 when k_d stays at the prior
     }
 
