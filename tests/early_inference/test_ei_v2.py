@@ -214,3 +214,24 @@ def test_the_full_prefix_variant_undoes_only_the_averaging_and_the_screened_sett
     for key in ("lr", "prefix_points"):
         assert cited[key].value == CONFIG[key] and "readout_check" in cited[key].citation
     assert "readout_check" not in bench._hyperparameters(ORIGINAL_CONFIG, "old")["lr"].citation
+
+
+def test_the_mlp_screen_trains_the_benchs_mlp_at_each_learning_rate(tmp_path):
+    from early_inference import peer_runs, readout_check
+    from early_inference.evaluate import mlp_on_prefix
+    from early_inference.generate_early_inference_data import save_dataset
+
+    data = generate_dataset({"n_train": 48, "n_val": 24, "n_test": 8, "prefix_lengths": [30]}, n_workers=1)
+    path = save_dataset(data, tmp_path / "tiny.npz")
+    cells = {
+        method: readout_check.check(str(path), method, 30.0, 3, 0)
+        for method in ("mlp_bench_lr1e-3", "mlp_bench_lr8e-3")
+    }
+    assert all(cell["steps"] == 3 and cell["n"] == 24 for cell in cells.values())
+    assert cells["mlp_bench_lr1e-3"]["e0_mae"] != cells["mlp_bench_lr8e-3"]["e0_mae"]  # the rate reached the MLP
+    # the bench's MLP (peer_runs: CONFIG's inputs, the default rate) is the screen's lr-1e-3 entry
+    train_in, train_y = peer_runs._flat(data, "train", 30.0, CONFIG)
+    val_in, val_y = peer_runs._flat(data, "val", 30.0, CONFIG)
+    bench_mlp = mlp_on_prefix(train_in, train_y, val_in, val_y, val_in, seed=0, max_steps=3, batch_size=256)
+    screened = readout_check._predict(data, "mlp_bench_lr1e-3", 30.0, 3, 0)
+    np.testing.assert_array_equal(screened.mean, bench_mlp.prediction.mean)

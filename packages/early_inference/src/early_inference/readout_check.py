@@ -51,6 +51,10 @@ METHODS: dict[str, dict | None] = {
     "mlp": None,
     "least_squares": None,
 }
+# The bench's prefix MLP (``peer_runs.run_peers``: CONFIG's inputs, one network per parameter) at each
+# learning rate of its screen, the same screen as CONFIG's lr, on the same validation samples and budgets.
+MLP_LEARNING_RATES = {"mlp_bench_lr1e-3": 1e-3, "mlp_bench_lr3e-3": 3e-3, "mlp_bench_lr8e-3": 8e-3}
+METHODS.update(dict.fromkeys(MLP_LEARNING_RATES))
 
 
 def _predict(data: EarlyInferenceData, method: str, length: float, steps: int, seed: int) -> GaussianPrediction:
@@ -62,6 +66,12 @@ def _predict(data: EarlyInferenceData, method: str, length: float, steps: int, s
         train_split, val_split = (prepare_split(data, s, length, normalizer, "cpu") for s in ("train", "val"))
         train_in, val_in = (flat_prefix_inputs(s.x, s.known) for s in (train_split, val_split))
         result = mlp_on_prefix(train_in, train_split.target, val_in, val_split.target, val_in, seed, steps)
+        return result.prediction
+    if method in MLP_LEARNING_RATES:
+        train_split, val_split = (prepare_split(data, s, length, normalizer, "cpu", CONFIG) for s in ("train", "val"))
+        train_in, val_in = (flat_prefix_inputs(s.x, s.known) for s in (train_split, val_split))
+        lr = MLP_LEARNING_RATES[method]
+        result = mlp_on_prefix(train_in, train_split.target, val_in, val_split.target, val_in, seed, steps, lr=lr)
         return result.prediction
     config = {**CONFIG, **METHODS[method]}
     result = train(data, length, config, MODEL_PROFILES["ci"], seed=seed, max_steps=steps)
@@ -83,7 +93,7 @@ def check(data_path: str, method: str, length: float, steps: int, seed: int) -> 
         "config_overrides": METHODS[method],
         "dataset": {key: data.config[key] for key in ("n_train", "n_val", "seed")},
         "prefix_s": length,
-        "steps": steps if METHODS[method] is not None or method == "mlp" else 0,
+        "steps": steps if METHODS[method] is not None or method.startswith("mlp") else 0,
         "seed": seed,
         "split": "val",
         "n": len(data.params["val"]),
