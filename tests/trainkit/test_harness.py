@@ -108,13 +108,14 @@ def test_known_costs_give_known_wall_and_cpu_ratios(tmp_path):
     assert doc["quality_delta"] == pytest.approx(0.0)
     assert doc["budget_quality_delta"] == pytest.approx(0.2)
     assert doc["budget_quality_ci95"] == pytest.approx([0.2, 0.2])
-    assert doc["verdict"] == "faster, quality better (at the equal budget)"
+    # two seeds: the interval rule allows no quality word
+    assert doc["verdict"].endswith("quality inconclusive (n = 2 < 10 paired seeds) (at the equal budget)")
     assert doc["extra_comparisons"]["constant"]["quality"] == 0.1
     # The whole bench's cost covers the warm-ups and every run, so it is at least the sum of the runs.
     runs = [run for mode in doc["modes"].values() for run in mode["runs"]]
     assert doc["bench_cost"]["wall_s"] >= sum(run["wall_s"] for run in runs)
     assert doc["bench_cost"]["cpu_s"] >= 0.9 * sum(run["cpu_s"] for run in runs)
-    assert doc["budget"] == "10 fake steps for every arm" and doc["schema"] == 2
+    assert doc["budget"] == "10 fake steps for every arm" and doc["schema"] == 3
 
 
 def test_cpu_time_of_child_processes_is_counted(tmp_path):
@@ -188,3 +189,70 @@ def test_only_the_default_preset_writes_to_the_evidence_folder():
     assert default_out("pkg", "quick") == Path("reports/bench/pkg")
     assert default_out("pkg", "ci") == Path("reports/ci/pkg")
     assert default_out("pkg", "full") == Path("reports/full/pkg")
+
+
+class _KilledError(Exception):
+    """Stands in for a kill: raised from inside an arm run."""
+
+
+def test_a_killed_bench_resumes_from_its_last_finished_run_with_the_same_figures(tmp_path, capsys):
+    calls: list[str] = []
+    whole = read_document(
+        run_bench("fake", PRESETS, lambda ctx: _spec(calls, unit=0.001), _args(tmp_path / "a"), argv=[])
+    )
+    assert not (tmp_path / "a" / "out" / "partial").exists()  # discarded once the document is written
+
+    calls = []
+
+    def dies_on_the_fourth_run(ctx):
+        spec = _spec(calls, unit=0.001)
+        original = spec.arms["original"].run
+
+        def run(seed):
+            if seed == 1:
+                raise _KilledError
+            return original(seed)
+
+        spec.arms["original"].run = run
+        return spec
+
+    args = _args(tmp_path / "b")
+    with pytest.raises(_KilledError):  # seed 1 runs optimized, engine_only, then original
+        run_bench("fake", PRESETS, dies_on_the_fourth_run, args, argv=[])
+    assert len(list((tmp_path / "b" / "out" / "partial").glob("run.*.json"))) == 5
+    calls = []
+    resumed = read_document(run_bench("fake", PRESETS, lambda ctx: _spec(calls, unit=0.001), args, argv=[]))
+    assert [c for c in calls if not c.startswith("warmup")] == ["original:1"]  # only the unfinished run
+    assert "resuming, 5 of 6 runs already finished" in capsys.readouterr().err
+    for key in ("quality_delta", "budget_quality_delta", "budget_quality_interval", "verdict", "extra_comparisons"):
+        assert resumed[key] == whole[key], key
+    for name in whole["modes"]:
+        assert [r["quality_at_budget"] for r in resumed["modes"][name]["runs"]] == [
+            r["quality_at_budget"] for r in whole["modes"][name]["runs"]
+        ]
+    assert "earlier, killed attempt" in resumed["bench_cost"]["covers"]
+
+
+def test_partial_runs_of_another_configuration_are_refused_not_mixed(tmp_path):
+    from trainkit.errors import ConfigError
+
+    calls: list[str] = []
+    args = _args(tmp_path)
+    with pytest.raises(_KilledError):
+        run_bench("fake", PRESETS, lambda ctx: _spec_that_dies(calls), args, argv=[])
+    other = _args(tmp_path, seeds=3)
+    with pytest.raises(ConfigError, match="--fresh"):
+        run_bench("fake", PRESETS, lambda ctx: _spec(calls, unit=0.001), other, argv=[])
+    other.fresh = True
+    doc = read_document(run_bench("fake", PRESETS, lambda ctx: _spec(calls, unit=0.001), other, argv=[]))
+    assert doc["seeds"] == [0, 1, 2]
+
+
+def _spec_that_dies(calls: list[str]) -> BenchSpec:
+    spec = _spec(calls, unit=0.001)
+
+    def run(seed):
+        raise _KilledError
+
+    spec.arms["optimized"].run = run
+    return spec

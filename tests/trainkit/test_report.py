@@ -1,4 +1,4 @@
-"""The report renders schema-2 documents: both ratios, equal-budget quality, decomposition, provenance."""
+"""The report renders schema-3 documents: both ratios, equal-budget quality, decomposition, provenance."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def test_report_has_both_ratios_decomposition_provenance_and_plots(tmp_path):
     assert "4.00×" in text  # alpha's CPU ratio
     assert "| engine only | original → engine |" in text
     assert "lr = 0.1 (cited: orig/train.py lr=0.1)" in text
-    assert "not faster" in text and "quality lower (at the equal budget)" in text
+    assert "slower" in text and "quality inconclusive (n = 2 < 10 paired seeds) (at the equal budget)" in text
+    assert "all pairs equal, n = 2" in text and "strongest opponent" in text
     assert "**bench failed**: exit 1" in text
     for png in ("speedup.png", "quality.png"):
         assert (tmp_path / "reports" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

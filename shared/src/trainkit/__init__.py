@@ -14,6 +14,7 @@ from trainkit.model_checkpoint import ModelCheckpoint
 from trainkit.progress import progress_bar
 from trainkit.schedules import EvalCadence, Phase, PhaseSchedule, WarmupCosine, WarmupThenPlateau, geometric_budget
 from trainkit.seeding import seed_everything
+from trainkit.stats import Margin, Opponent
 from trainkit.timing import Stopwatch
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "Decomposition",
     "EarlyStopping",
     "EvalCadence",
+    "Margin",
     "ModelCheckpoint",
+    "Opponent",
     "Phase",
     "PhaseSchedule",
     "RunResult",

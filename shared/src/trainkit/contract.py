@@ -1,8 +1,9 @@
-"""Benchmark contract, schema 2: the document :func:`trainkit.harness.run_bench` writes, and its checks.
+"""Benchmark contract, schema 3: the document :func:`trainkit.harness.run_bench` writes, and its checks.
 
-Every summary (medians, wall and CPU ratios, quality deltas at the stop point and at the equal budget,
-decomposition rows, the verdict) is derived from the runs, and :func:`validate_document` derives it again,
-so a hard-coded figure fails validation.
+Every summary (means and medians, wall and CPU ratios with their intervals, quality deltas with their
+intervals at the stop point and at the equal budget, the margin, the strongest opponent, decomposition rows,
+the verdict) is derived from the runs and the declared opponents, and :func:`validate_document` derives it
+again, so a hard-coded figure fails validation. The statistics are in :mod:`trainkit.stats`.
 """
 
 from __future__ import annotations
@@ -23,15 +24,23 @@ import numpy as np
 import torch
 
 from trainkit.atomic import atomic_write
+from trainkit.stats import (
+    Margin,
+    Opponent,
+    decide_verdict,
+    opponent_clause,
+    paired_interval,
+    ratio_interval,
+    strongest_opponent,
+)
 
 if TYPE_CHECKING:
     from trainkit.harness import BenchSpec, RunResult
 
 __all__ = [
     "SCHEMA_VERSION",
-    "bootstrap_ci",
     "build_document",
-    "decide_verdict",
+    "headline_field",
     "machine_info",
     "paired_deltas",
     "paired_ratios",
@@ -40,9 +49,9 @@ __all__ = [
     "write_document",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 QUALITY_FIELDS = ("quality", "quality_at_budget")
-SAME_SPEED = 0.05  # ratios within 5% of 1 are "about as fast": below what interleaved runs can resolve here
+NO_MARGIN = "no margin declared: only a difference whose interval excludes 0 gets a word"
 
 
 def _finite(value: Any) -> float | None:
@@ -55,6 +64,11 @@ def _finite(value: Any) -> float | None:
 def _median(values: Sequence[Any]) -> float | None:
     present = [v for v in (_finite(x) for x in values) if v is not None]
     return float(statistics.median(present)) if present else None
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    present = [v for v in (_finite(x) for x in values) if v is not None]
+    return float(statistics.fmean(present)) if present else None
 
 
 def _value(run: Mapping[str, Any], key: str) -> float | None:
@@ -84,57 +98,8 @@ def paired_deltas(baseline: Sequence[Mapping[str, Any]], variant: Sequence[Mappi
     return deltas
 
 
-def bootstrap_ci(values: Sequence[float], seed: int = 0) -> list[float] | None:
-    """Percentile bootstrap 95% interval of the median (scipy), deterministic; None for fewer than 2 values."""
-    from scipy.stats import bootstrap
-
-    if len(values) < 2:
-        return None
-    data = np.asarray(values, dtype=float)
-    if np.all(data == data[0]):
-        return [float(data[0]), float(data[0])]
-    result = bootstrap(
-        (data,), np.median, n_resamples=2000, method="percentile", rng=np.random.default_rng(seed), vectorized=True
-    )
-    return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
-
-
-def decide_verdict(
-    speedup: float | None,
-    speedup_cpu: float | None,
-    quality_ci95: Sequence[float] | None,
-    quality_delta: float | None,
-    higher_is_better: bool,
-    margin: float,
-    at: str,
-) -> str:
-    """Plain words for the outcome.
-
-    Speed: "faster" or "not faster", and "about as fast" within ``SAME_SPEED`` of 1. Quality (optimized −
-    original): "better" when the whole CI lies on the better side of ``margin``, "non-inferior" when its worse
-    end stays within ``margin``, "lower" when all of it is worse than that, else "inconclusive".
-    """
-    if speedup is None:
-        pace = "speed not measured"
-    elif abs(speedup - 1.0) <= SAME_SPEED:
-        pace = "about as fast"
-    else:
-        pace = "faster" if speedup > 1.0 else "not faster"
-        if speedup > 1.0 and speedup_cpu is not None and speedup_cpu < 1.0:
-            pace += " in wall time only (more CPU seconds)"
-    if quality_delta is None:
-        return f"{pace}, quality not measured"
-    lo, hi = quality_ci95 if quality_ci95 is not None else (quality_delta, quality_delta)
-    worst, best = (lo, hi) if higher_is_better else (-hi, -lo)  # sign-adjusted: "worse" is negative
-    if worst > margin:
-        judged = "better"
-    elif worst >= -margin:
-        judged = "non-inferior"
-    elif best < -margin:
-        judged = "lower"
-    else:
-        judged = "inconclusive"
-    return f"{pace}, quality {judged} ({at})"
+def _interval_pair(interval: Mapping[str, Any] | None) -> list[float] | None:
+    return None if interval is None else [interval["low"], interval["high"]]
 
 
 def machine_info(device: str | torch.device, threads: int | None = None) -> dict[str, Any]:
@@ -156,30 +121,84 @@ def _mode_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cores_used_median": _median(cores),
         "quality_median": _median([r["quality"] for r in runs]),
         "quality_at_budget_median": _median([r["quality_at_budget"] for r in runs]),
+        "quality_mean": _mean([r["quality"] for r in runs]),
+        "quality_at_budget_mean": _mean([r["quality_at_budget"] for r in runs]),
     }
 
 
-def _headline(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """Speedups, quality deltas and the verdict, from the runs of ``original`` and ``optimized``."""
+def headline_field(doc: Mapping[str, Any]) -> str:
+    """``quality_at_budget`` when both headline arms report it for some seed, else ``quality``."""
     original, optimized = doc["modes"]["original"]["runs"], doc["modes"]["optimized"]["runs"]
-    wall = paired_ratios(original, optimized, doc["speedup_basis"])
-    cpu = paired_ratios(original, optimized, doc["cpu_basis"])
-    summary: dict[str, Any] = {"speedup": _median(wall), "speedup_cpu": _median(cpu)}
+    return "quality_at_budget" if paired_deltas(original, optimized, "quality_at_budget") else "quality"
+
+
+def _resolved_margin(doc: Mapping[str, Any], field: str) -> float | None:
+    margin = doc["margin"]
+    original_mean = _mean([r[field] for r in doc["modes"]["original"]["runs"]])
+    return Margin(margin["value"], margin["reason"], margin["relative"]).resolve(original_mean)
+
+
+def _opponent_rows(doc: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
+    """Each declared opponent, with optimized − opponent per seed where the opponent has per-seed values."""
+    optimized = {r["seed"]: _finite(r[field]) for r in doc["modes"]["optimized"]["runs"]}
+    rows = []
+    for opponent in doc["opponents"]:
+        by_seed = opponent.get("values_by_seed") or {}
+        deltas = [
+            optimized[int(k)] - v for k, v in by_seed.items() if optimized.get(int(k)) is not None and v is not None
+        ]
+        rows.append({**opponent, "optimized_minus_opponent": paired_interval(deltas) if by_seed else None})
+    return rows
+
+
+def _headline(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Ratios, quality deltas and their intervals, the margin, the strongest opponent and the verdict."""
+    original, optimized = doc["modes"]["original"]["runs"], doc["modes"]["optimized"]["runs"]
+    speed = ratio_interval(paired_ratios(original, optimized, doc["speedup_basis"]))
+    speed_cpu = ratio_interval(paired_ratios(original, optimized, doc["cpu_basis"]))
+    summary: dict[str, Any] = {
+        "speedup": None if speed is None else speed["center"],
+        "speedup_interval": speed,
+        "speedup_cpu": None if speed_cpu is None else speed_cpu["center"],
+        "speedup_cpu_interval": speed_cpu,
+    }
+    if speed is None:  # one paired seed: the ratio itself, with no interval
+        summary["speedup"] = _median(paired_ratios(original, optimized, doc["speedup_basis"]))
+    if speed_cpu is None:
+        summary["speedup_cpu"] = _median(paired_ratios(original, optimized, doc["cpu_basis"]))
     for field in QUALITY_FIELDS:
         deltas = paired_deltas(original, optimized, field)
         prefix = "quality" if field == "quality" else "budget_quality"
-        summary[f"{prefix}_delta"] = _median(deltas)
-        summary[f"{prefix}_ci95"] = bootstrap_ci(deltas)
-    budget = summary["budget_quality_delta"] is not None
-    prefix, at = ("budget_quality", "at the equal budget") if budget else ("quality", "at each arm's stop only")
-    summary["verdict"] = decide_verdict(
-        summary["speedup"],
-        summary["speedup_cpu"],
-        summary[f"{prefix}_ci95"],
-        summary[f"{prefix}_delta"],
+        interval = paired_interval(deltas)
+        summary[f"{prefix}_delta"] = _mean(deltas)
+        summary[f"{prefix}_interval"] = interval
+        summary[f"{prefix}_ci95"] = _interval_pair(interval)
+    field = headline_field(doc)
+    prefix, at = ("budget_quality", "at the equal budget") if field == "quality_at_budget" else ("quality", "at stop")
+    margin = _resolved_margin(doc, field)
+    best = strongest_opponent(doc["opponents"], doc["higher_is_better"])
+    clause = opponent_clause(
+        best,
+        _mean([r[field] for r in original]),
+        _mean([r[field] for r in optimized]),
         doc["higher_is_better"],
-        doc["non_inferiority_margin"],
-        at,
+    )
+    summary.update(
+        headline_field=field,
+        non_inferiority_margin=margin,
+        strongest_opponent=best,
+        opponent_rows=_opponent_rows(doc, field),
+        verdict=decide_verdict(
+            speed,
+            summary["speedup"],
+            summary["speedup_cpu"],
+            summary[f"{prefix}_interval"],
+            summary[f"{prefix}_delta"],
+            doc["higher_is_better"],
+            margin,
+            at,
+            clause,
+        ),
     )
     return summary
 
@@ -188,18 +207,45 @@ def _decomposition_rows(doc: Mapping[str, Any], rows: Sequence[Mapping[str, str]
     out = []
     for row in rows:
         base, variant = doc["modes"][row["baseline"]]["runs"], doc["modes"][row["variant"]]["runs"]
+        wall = ratio_interval(paired_ratios(base, variant, doc["speedup_basis"]))
+        cpu = ratio_interval(paired_ratios(base, variant, doc["cpu_basis"]))
+        quality = paired_interval(paired_deltas(base, variant, "quality"))
+        budget = paired_interval(paired_deltas(base, variant, "quality_at_budget"))
         out.append(
             {
                 "label": row["label"],
                 "baseline": row["baseline"],
                 "variant": row["variant"],
-                "speedup": _median(paired_ratios(base, variant, doc["speedup_basis"])),
-                "speedup_cpu": _median(paired_ratios(base, variant, doc["cpu_basis"])),
-                "quality_delta": _median(paired_deltas(base, variant, "quality")),
-                "budget_quality_delta": _median(paired_deltas(base, variant, "quality_at_budget")),
+                "speedup": wall["center"] if wall else _median(paired_ratios(base, variant, doc["speedup_basis"])),
+                "speedup_cpu": cpu["center"] if cpu else _median(paired_ratios(base, variant, doc["cpu_basis"])),
+                "speedup_interval": wall,
+                "quality_delta": _mean(paired_deltas(base, variant, "quality")),
+                "quality_interval": quality,
+                "budget_quality_delta": _mean(paired_deltas(base, variant, "quality_at_budget")),
+                "budget_quality_interval": budget,
             }
         )
     return out
+
+
+def _margin_record(margin: Margin | float | None) -> dict[str, Any]:
+    if margin is None:
+        return {"value": 0.0, "relative": False, "reason": NO_MARGIN}
+    if not isinstance(margin, Margin):
+        raise ValueError("non_inferiority_margin needs its reason: pass trainkit.harness.Margin(value, reason)")
+    return {"value": margin.value, "relative": margin.relative, "reason": margin.reason}
+
+
+def _opponent_record(opponent: Opponent) -> dict[str, Any]:
+    if not isinstance(opponent, Opponent):
+        raise ValueError(f"opponents must be trainkit.harness.Opponent, not {type(opponent).__name__}")
+    by_seed = opponent.values_by_seed
+    return {
+        "name": opponent.name,
+        "description": opponent.description,
+        "value": _finite(opponent.value),
+        "values_by_seed": None if by_seed is None else {str(int(k)): _finite(v) for k, v in by_seed.items()},
+    }
 
 
 def build_document(
@@ -212,7 +258,7 @@ def build_document(
     warmup: Mapping[str, Any],
     extra_comparisons: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The schema-2 document for one package's benchmark."""
+    """The schema-3 document for one package's benchmark."""
     if not spec.deterministic and not spec.nondeterminism_reason:
         raise ValueError(f"{spec.package}: a non-deterministic bench must say why (nondeterminism_reason)")
     modes = {}
@@ -224,6 +270,7 @@ def build_document(
             "runs": runs,
             **_mode_summary(runs),
         }
+    opponents = list(spec.opponents(dict(extra_comparisons))) if spec.opponents is not None else []
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "package": spec.package,
@@ -237,7 +284,9 @@ def build_document(
         "budget": spec.budget,
         "speedup_basis": spec.speedup_basis,
         "cpu_basis": spec.cpu_basis,
-        "non_inferiority_margin": spec.non_inferiority_margin,
+        "margin": _margin_record(spec.non_inferiority_margin),
+        "opponents": [_opponent_record(o) for o in opponents],
+        "design_claim": None if spec.design_claim is None else asdict(spec.design_claim),
         "order": [dict(entry) for entry in order],
         "warmup": dict(warmup),
         "modes": modes,
@@ -295,6 +344,12 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _close(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return set(a) == set(b) and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
     return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
@@ -329,7 +384,7 @@ def _check_searches(doc: Mapping[str, Any]) -> None:
 
 
 def validate_document(doc: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` if ``doc`` breaks schema 2 or any summary differs from what its runs give."""
+    """Raise ``ValueError`` if ``doc`` breaks schema 3 or any summary differs from what its runs give."""
     import jsonschema
 
     schema = json.loads(resources.files("trainkit").joinpath("benchmark.schema.json").read_text())

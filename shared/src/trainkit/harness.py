@@ -1,15 +1,18 @@
 """The benchmark harness: a package declares its arms, the harness runs and records them fairly.
 
-A package's bench module builds a :class:`BenchSpec` (its arms, budget, decomposition, extra comparisons
-and plots) from a :class:`BenchContext`; :func:`run_bench` does the rest the same way for every package:
-output folder, threads, one untimed warm-up per arm, timed runs with the arm order alternating by seed,
-wall and CPU seconds, the schema-2 document (:mod:`trainkit.contract`), an atomic write and the plots.
+A package's bench module builds a :class:`BenchSpec` (its arms, budget, margin, opponents, decomposition,
+extra comparisons and plots) from a :class:`BenchContext`; :func:`run_bench` does the rest the same way for
+every package: output folder, threads, one untimed warm-up per arm, timed runs with the arm order
+alternating by seed, wall and CPU seconds, the schema-3 document (:mod:`trainkit.contract`), an atomic write
+and the plots. Every finished run is kept on disk (:mod:`trainkit.bench_state`) until the document is
+written, so a killed bench rerun with the same command resumes from its last finished arm and seed.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -20,10 +23,12 @@ from typing import Any
 import torch
 
 from trainkit import validate
+from trainkit.bench_state import BenchState, source_hash
 from trainkit.cli import DEFAULT_THREADS
-from trainkit.contract import build_document, write_document
+from trainkit.contract import _json_default, build_document, write_document
 from trainkit.device import resolve_device
 from trainkit.progress import progress_bar
+from trainkit.stats import DesignClaim, Margin, Opponent
 from trainkit.timing import measure
 
 __all__ = [
@@ -32,7 +37,10 @@ __all__ = [
     "BenchContext",
     "BenchSpec",
     "Decomposition",
+    "DesignClaim",
     "Hyperparameter",
+    "Margin",
+    "Opponent",
     "RunResult",
     "add_bench_arguments",
     "arm_order",
@@ -140,9 +148,12 @@ class BenchSpec:
     arms: dict[str, Arm]
     speedup_basis: str = "wall_s"
     cpu_basis: str = "cpu_s"
-    non_inferiority_margin: float = 0.0
+    non_inferiority_margin: Margin | None = None
     decomposition: list[Decomposition] = field(default_factory=list)
     extra_comparisons: Callable[[], dict[str, Any]] | None = None
+    # From the extra comparisons (as JSON would hold them) to the simple rivals on the headline metric.
+    opponents: Callable[[dict[str, Any]], Sequence[Opponent]] | None = None
+    design_claim: DesignClaim | None = None
     plots: Callable[[dict[str, Any], Path], list[Path]] | None = None
     notes: list[str] = field(default_factory=list)
     changed_from_v1: list[str] = field(default_factory=list)
@@ -187,6 +198,11 @@ def add_bench_arguments(
     )
     parser.add_argument("--threads", type=validate.positive_int, default=DEFAULT_THREADS, help="torch threads")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = a GPU if present")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard the finished runs a killed bench left in <out>/partial (default: resume from them)",
+    )
     parser.set_defaults(default_seeds=seeds_of)
     return parser
 
@@ -228,26 +244,56 @@ def run_interleaved(
     seeds: Sequence[int],
     desc: str = "runs",
     order: Callable[[Sequence[str], int], list[str]] | None = None,
+    state: BenchState | None = None,
 ) -> tuple[dict[str, list[RunResult]], list[dict[str, Any]]]:
     """Run every entry of ``runs`` once per seed, in ``order(names, seed)`` (default: the declared order on
-    even seeds, reversed on odd ones), filling each result's wall and CPU seconds; return results and orders."""
+    even seeds, reversed on odd ones), filling each result's wall and CPU seconds; return results and orders.
+
+    With ``state``, a run already finished there is read back instead of run, and each new run is saved
+    as soon as it ends."""
     ordering = order or (lambda names, seed: list(names) if seed % 2 == 0 else list(names)[::-1])
     results: dict[str, list[RunResult]] = {name: [] for name in runs}
     orders = []
-    with progress_bar(total=len(seeds) * len(runs), desc=desc, unit="run") as bar:
+    done = state.finished() if state is not None else 0
+    if state is not None and done:
+        print(f"{desc}: resuming, {done} of {len(seeds) * len(runs)} runs already finished in {state.folder}",
+              file=sys.stderr)  # fmt: skip
+    with progress_bar(total=len(seeds) * len(runs), initial=done, desc=desc, unit="run") as bar:
         for seed in seeds:
             sequence = ordering(list(runs), seed)
             orders.append({"seed": seed, "arms": sequence})
             for name in sequence:
+                stored = state.load_run(name, seed) if state is not None else None
+                if stored is not None:
+                    results[name].append(RunResult(**stored))
+                    continue
                 bar.set_postfix_str(f"{name} seed={seed}")
-                result, wall, cpu = measure(functools.partial(runs[name], seed))
-                if result.seed != seed:
-                    raise ValueError(f"{name!r} returned seed {result.seed} for seed {seed}")
-                result.wall_s = wall if result.wall_s is None else result.wall_s
-                result.cpu_s = cpu if result.cpu_s is None else result.cpu_s
-                results[name].append(result)
+                results[name].append(_timed_run(runs[name], name, seed))
+                if state is not None:
+                    state.save_run(name, results[name][-1])
                 bar.update(1)
     return results, orders
+
+
+def _timed_run(run: Callable[[int], RunResult], name: str, seed: int) -> RunResult:
+    result, wall, cpu = measure(functools.partial(run, seed))
+    if result.seed != seed:
+        raise ValueError(f"{name!r} returned seed {result.seed} for seed {seed}")
+    result.wall_s = wall if result.wall_s is None else result.wall_s
+    result.cpu_s = cpu if result.cpu_s is None else result.cpu_s
+    return result
+
+
+def _fingerprint(package: str, preset_name: str, preset: Any, seeds: Sequence[int], args: argparse.Namespace) -> dict:
+    return {
+        "package": package,
+        "preset": preset_name,
+        "preset_settings": repr(preset),
+        "seeds": list(seeds),
+        "threads": args.threads,
+        "device": str(args.device),
+        "source_sha256": source_hash(package, "trainkit"),
+    }
 
 
 def run_bench(
@@ -257,21 +303,38 @@ def run_bench(
     args: argparse.Namespace,
     argv: Sequence[str] | None = None,
 ) -> Path:
-    """Run a package's benchmark as declared by ``build_spec``; write benchmark.json and plots; return its path."""
+    """Run a package's benchmark as declared by ``build_spec``; write benchmark.json and plots; return its path.
+
+    Finished runs are kept in ``<out>/partial`` until the document is written: rerunning the same command
+    after a kill resumes there (``args.fresh`` discards them)."""
     preset = presets[args.preset]
     out = Path(args.out) if args.out is not None else default_out(package, args.preset)
     validate.output_dir(out)  # the default folder is probed too, before any work
     torch.set_num_threads(args.threads)
     seeds = list(range(args.seeds if args.seeds is not None else args.default_seeds(preset)))
+    state = BenchState(out, _fingerprint(package, args.preset, preset, seeds, args), getattr(args, "fresh", False))
     device = resolve_device(args.device)
     spec = build_spec(BenchContext(args.preset, preset, seeds, device, args.threads, out))
     missing = [name for name in REQUIRED_ARMS if name not in spec.arms]
     if missing:
         raise ValueError(f"{package}: the bench declares no {' or '.join(missing)} arm")
-    (warmup, results, orders, extras), wall, cpu = measure(functools.partial(_run_spec, spec, seeds, package))
+    (warmup, results, orders, extras, reused), wall, cpu = measure(
+        functools.partial(_run_spec, spec, seeds, package, state)
+    )
     doc = build_document(spec, args.preset, current_command(package, argv), device, results, orders, warmup, extras)
-    doc["bench_cost"] = {"wall_s": wall, "cpu_s": cpu, "covers": "warm-ups, every arm run and the extra comparisons"}
+    doc["bench_cost"] = {
+        "wall_s": wall + reused["wall_s"],
+        "cpu_s": cpu + reused["cpu_s"],
+        "covers": "warm-ups, every arm run and the extra comparisons"
+        + (
+            f"; {reused['runs']} runs and the extras came from an earlier, killed attempt (their own time is "
+            "counted, that attempt's warm-ups are not)"
+            if reused["runs"]
+            else ""
+        ),
+    }
     path = write_document(out, doc)
+    state.discard()
     if spec.plots is not None:
         spec.plots(doc, out)
     print(f"{package} bench ({args.preset}): wrote {path} ({wall / 60:.1f} min wall, {cpu / 60:.1f} CPU-min)")
@@ -279,10 +342,24 @@ def run_bench(
 
 
 def _run_spec(
-    spec: BenchSpec, seeds: Sequence[int], package: str
-) -> tuple[dict[str, Any], dict[str, list[RunResult]], list[dict[str, Any]], dict[str, Any]]:
+    spec: BenchSpec, seeds: Sequence[int], package: str, state: BenchState
+) -> tuple[dict[str, Any], dict[str, list[RunResult]], list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    reused = {"runs": state.finished(), "wall_s": 0.0, "cpu_s": 0.0}
+    for path in state.folder.glob("run.*.json"):
+        stored = json.loads(path.read_text())
+        reused["wall_s"] += stored.get("wall_s") or 0.0
+        reused["cpu_s"] += stored.get("cpu_s") or 0.0
     warmup = _warm_up(spec, arm_order(list(spec.arms), 0))
     arms = {name: arm.run for name, arm in spec.arms.items()}
-    results, orders = run_interleaved(arms, seeds, desc=f"{package} bench", order=arm_order)
-    extras = spec.extra_comparisons() if spec.extra_comparisons is not None else {}
-    return warmup, results, orders, extras
+    results, orders = run_interleaved(arms, seeds, desc=f"{package} bench", order=arm_order, state=state)
+    stored_extras = state.load_extras()
+    if stored_extras is not None:
+        extras = stored_extras["extras"]
+        reused["wall_s"] += stored_extras["wall_s"]
+        reused["cpu_s"] += stored_extras["cpu_s"]
+    else:
+        found, extra_wall, extra_cpu = measure(spec.extra_comparisons or dict)
+        # as JSON holds them, so a resumed bench hands the opponents exactly what a fresh one does
+        extras = json.loads(json.dumps(found, default=_json_default))
+        state.save_extras(extras, extra_wall, extra_cpu)
+    return warmup, results, orders, extras, reused

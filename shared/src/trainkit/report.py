@@ -1,4 +1,4 @@
-"""Render many schema-2 ``benchmark.json`` files into one Markdown report with PNG plots.
+"""Render many schema-3 ``benchmark.json`` files into one Markdown report with PNG plots.
 
 python -m trainkit.report reports/bench/*/benchmark.json --out reports --readme-root packages
 """
@@ -9,17 +9,14 @@ import argparse
 import os
 import re
 import sys
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from matplotlib.ticker import FuncFormatter, LogLocator
-
 from trainkit.atomic import atomic_write
-from trainkit.contract import paired_ratios, read_document
+from trainkit.contract import read_document
 from trainkit.harness import DEFAULT_PRESET
-from trainkit.plotting import new_figure, save_figure
+from trainkit.report_plots import plot_quality, plot_speedups
 
 __all__ = ["main", "package_table", "render_report", "replace_marked_block", "update_readme_table"]
 
@@ -37,8 +34,45 @@ def _ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}×"
 
 
-def _delta(value: float | None, ci: Sequence[float] | None) -> str:
-    return _fmt(value) + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "")
+def _interval(interval: Mapping[str, Any] | None, ratio: bool = False, point: float | None = None) -> str:
+    """``centre [low, high]``, or ``point`` alone (n/a when None) when there is no interval."""
+    show = _ratio if ratio else _fmt
+    if interval is None:
+        return show(point)
+    return f"{show(interval['center'])} [{show(interval['low'])}, {show(interval['high'])}]"
+
+
+def _method(interval: Mapping[str, Any] | None) -> str:
+    return "n < 2: no interval" if interval is None else f"{interval['method']}, n = {interval['n']}"
+
+
+def _headline_interval(doc: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    return doc["budget_quality_interval"] if doc["headline_field"] == "quality_at_budget" else doc["quality_interval"]
+
+
+def _opponent_cell(doc: Mapping[str, Any]) -> str:
+    best = doc["strongest_opponent"]
+    return "none declared" if best is None else f"{best['name']} {_fmt(best['value'])}"
+
+
+def _opponents_table(doc: Mapping[str, Any]) -> list[str]:
+    if not doc["opponent_rows"]:
+        return ["", "**No simple opponent is declared for this bench.**"]
+    field = doc["headline_field"]
+    lines = [
+        "",
+        f"Simple and degenerate opponents on the headline metric ({doc['quality_metric']}, same data; the arms' "
+        f"means: original {_fmt(doc['modes']['original'][field + '_mean'])}, optimized "
+        f"{_fmt(doc['modes']['optimized'][field + '_mean'])}):",
+        "",
+        "| opponent | what it is | value | optimized − opponent [95% CI] (method, n) |",
+        "|---|---|---|---|",
+    ]
+    for row in doc["opponent_rows"]:
+        paired = row["optimized_minus_opponent"]
+        versus = f"{_interval(paired)} ({_method(paired)})" if paired else "– (one value, not per seed)"
+        lines.append(f"| {row['name']} | {row['description']} | {_fmt(row['value'])} | {versus} |")
+    return lines
 
 
 def _arrow(doc: Mapping[str, Any]) -> str:
@@ -48,14 +82,14 @@ def _arrow(doc: Mapping[str, Any]) -> str:
 def _modes_table(doc: Mapping[str, Any]) -> list[str]:
     lines = [
         f"| arm | what it is | median wall s | median CPU s | cores used | {doc['quality_metric']} at its stop "
-        f"| {doc['quality_metric']} at the equal budget | runs |",
+        f"(mean) | {doc['quality_metric']} at the equal budget (mean) | runs |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, mode in doc["modes"].items():
         lines.append(
             f"| {name} | {mode['description']} | {_fmt(mode['wall_s_median'])} | {_fmt(mode['cpu_s_median'])} | "
-            f"{_fmt(mode['cores_used_median'])} | {_fmt(mode['quality_median'])} | "
-            f"{_fmt(mode['quality_at_budget_median'])} | {len(mode['runs'])} |"
+            f"{_fmt(mode['cores_used_median'])} | {_fmt(mode['quality_mean'])} | "
+            f"{_fmt(mode['quality_at_budget_mean'])} | {len(mode['runs'])} |"
         )
     return lines
 
@@ -65,7 +99,8 @@ def _decomposition_table(doc: Mapping[str, Any]) -> list[str]:
         return []
     lines = [
         "",
-        "What each change buys (ratio = baseline / variant, median over paired seeds; Δ = variant − baseline):",
+        "What each change buys (ratio = baseline / variant, geometric mean over paired seeds [95% CI]; "
+        "Δ = variant − baseline, mean [95% CI]):",
         "",
         f"| change | baseline → variant | wall ratio ({doc['speedup_basis']}) | CPU ratio ({doc['cpu_basis']}) "
         "| Δ quality at stop | Δ quality at equal budget |",
@@ -73,8 +108,10 @@ def _decomposition_table(doc: Mapping[str, Any]) -> list[str]:
     ]
     for row in doc["decomposition"]:
         lines.append(
-            f"| {row['label']} | {row['baseline']} → {row['variant']} | {_ratio(row['speedup'])} | "
-            f"{_ratio(row['speedup_cpu'])} | {_fmt(row['quality_delta'])} | {_fmt(row['budget_quality_delta'])} |"
+            f"| {row['label']} | {row['baseline']} → {row['variant']} | "
+            f"{_interval(row['speedup_interval'], True, row['speedup'])} | {_ratio(row['speedup_cpu'])} | "
+            f"{_interval(row['quality_interval'], point=row['quality_delta'])} | "
+            f"{_interval(row['budget_quality_interval'], point=row['budget_quality_delta'])} |"
         )
     return lines
 
@@ -111,10 +148,18 @@ def package_table(doc: Mapping[str, Any]) -> str:
         "",
         *_modes_table(doc),
         "",
-        f"Original / optimized: **{_ratio(doc['speedup'])} wall** ({doc['speedup_basis']}), "
-        f"**{_ratio(doc['speedup_cpu'])} CPU** ({doc['cpu_basis']}); quality Δ (optimized − original, median "
-        f"[95% bootstrap CI]) at the equal budget {_delta(doc['budget_quality_delta'], doc['budget_quality_ci95'])}, "
-        f"at each arm's stop {_delta(doc['quality_delta'], doc['quality_ci95'])}; verdict: **{doc['verdict']}**.",
+        f"Original / optimized: **{_ratio(doc['speedup'])} wall** ({doc['speedup_basis']}; "
+        f"{_interval(doc['speedup_interval'], ratio=True)}, {_method(doc['speedup_interval'])}), "
+        f"**{_ratio(doc['speedup_cpu'])} CPU** ({doc['cpu_basis']}; "
+        f"{_interval(doc['speedup_cpu_interval'], ratio=True)}). Quality Δ (optimized − original, mean [95% CI]) "
+        "at the equal budget "
+        f"{_interval(doc['budget_quality_interval'])} ({_method(doc['budget_quality_interval'])}), at each arm's "
+        f"stop {_interval(doc['quality_interval'])} ({_method(doc['quality_interval'])}). Non-inferiority margin: "
+        f"{_fmt(doc['non_inferiority_margin'])}"
+        + (f" ({_fmt(doc['margin']['value'])} of the original's mean)" if doc["margin"]["relative"] else "")
+        + f", set before the run: {doc['margin']['reason']}. Strongest opponent: {_opponent_cell(doc)}. "
+        f"Verdict: **{doc['verdict']}**.",
+        *_opponents_table(doc),
         *_decomposition_table(doc),
         *_provenance(doc),
         "",
@@ -158,67 +203,23 @@ def update_readme_table(readme: Path, doc: Mapping[str, Any], source: str) -> bo
     return _replace_between(readme, README_START, README_END, package_table(doc), source)
 
 
-def _plot_speedups(docs: Sequence[Mapping[str, Any]], path: Path) -> None:
-    fig, axes = new_figure(figsize=(7.5, 1.0 + 0.8 * max(1, len(docs))))
-    ax = axes[0][0]
-    for row, doc in enumerate(docs):
-        original, optimized = doc["modes"]["original"]["runs"], doc["modes"]["optimized"]["runs"]
-        for offset, key, value, colour in (
-            (-0.18, doc["speedup_basis"], doc["speedup"], "tab:blue"),
-            (0.18, doc["cpu_basis"], doc["speedup_cpu"], "tab:orange"),
-        ):
-            if value is not None:
-                ax.barh(row + offset, value, height=0.34, color=colour, alpha=0.6)
-            ratios = paired_ratios(original, optimized, key)
-            ax.scatter(ratios, [row + offset] * len(ratios), color="black", s=10, zorder=3)
-    ax.axvline(1.0, color="red", linestyle="--", linewidth=1)
-    ax.set_yticks(range(len(docs)), [doc["package"] for doc in docs])
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-    ax.set_xlabel("original / optimized (blue: wall, orange: CPU seconds; bars: median, dots: seeds; log scale)")
-    ax.set_title("Original vs optimized: speedup per package")
-    save_figure(fig, path)
-
-
-def _plot_quality(docs: Sequence[Mapping[str, Any]], path: Path) -> None:
-    fig, axes = new_figure(1, max(1, len(docs)), figsize=(3.2 * max(1, len(docs)), 3.4))
-    for ax, doc in zip(axes[0], docs):
-        field = "quality_at_budget" if doc["budget_quality_delta"] is not None else "quality"
-        original = {r["seed"]: r[field] for r in doc["modes"]["original"]["runs"]}
-        optimized = {r["seed"]: r[field] for r in doc["modes"]["optimized"]["runs"]}
-        for seed in sorted(set(original) & set(optimized)):
-            if original[seed] is not None and optimized[seed] is not None:
-                ax.plot([0, 1], [original[seed], optimized[seed]], color="gray", marker="o", alpha=0.7)
-        ax.set_xticks([0, 1], ["original", "optimized"])
-        ax.set_xlim(-0.3, 1.3)
-        where = "equal budget" if field == "quality_at_budget" else "at stop"
-        metric = textwrap.fill(f"{doc['quality_metric']} ({where}) {'↑' if doc['higher_is_better'] else '↓'}", 32)
-        ax.set_title(f"{doc['package']}\n{metric}", fontsize=9)
-    fig.suptitle("Quality per seed (lines pair the same seed)", fontsize=10)
-    save_figure(fig, path)
-
-
 def _summary_rows(loaded: Sequence[tuple[Path, Mapping[str, Any]]], out: Path) -> list[str]:
     lines = [
-        "| package | preset | wall ratio | CPU ratio | quality metric | original | optimized "
-        "| Δ opt−orig [95% CI] | verdict | seeds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| package | preset | wall ratio [95% CI] | CPU ratio | quality metric | original | optimized "
+        "| Δ opt−orig [95% CI] | interval, n | strongest opponent | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path, doc in loaded:
-        budget = doc["budget_quality_delta"] is not None
-        field = "quality_at_budget_median" if budget else "quality_median"
-        delta = (
-            _delta(doc["budget_quality_delta"], doc["budget_quality_ci95"])
-            if budget
-            else _delta(doc["quality_delta"], doc["quality_ci95"])
-        )
+        field = doc["headline_field"]
+        interval = _headline_interval(doc)
+        where = "equal budget" if field == "quality_at_budget" else "at stop"
+        arrow = "↑" if doc["higher_is_better"] else "↓"
         lines.append(
-            f"| [{doc['package']}]({os.path.relpath(path, out)}) | {doc['preset']} | {_ratio(doc['speedup'])} | "
-            f"{_ratio(doc['speedup_cpu'])} | {doc['quality_metric']} ({'↑' if doc['higher_is_better'] else '↓'}"
-            f"{', equal budget' if budget else ', at stop'}) | {_fmt(doc['modes']['original'][field])} | "
-            f"{_fmt(doc['modes']['optimized'][field])} | {delta} | {doc['verdict']} | {len(doc['seeds'])} |"
+            f"| [{doc['package']}]({os.path.relpath(path, out)}) | {doc['preset']} | "
+            f"{_interval(doc['speedup_interval'], True, doc['speedup'])} | {_ratio(doc['speedup_cpu'])} | "
+            f"{doc['quality_metric']} ({arrow}, {where}) | {_fmt(doc['modes']['original'][field + '_mean'])} | "
+            f"{_fmt(doc['modes']['optimized'][field + '_mean'])} | {_interval(interval)} | {_method(interval)} | "
+            f"{_opponent_cell(doc)} | {doc['verdict']} |"
         )
     return lines
 
@@ -247,8 +248,11 @@ def render_report(
         f"Written by `python -m trainkit.report` at the end of `{command}`. Every figure below comes from the "
         "`benchmark.json` linked in its row, and each package section names the command that measured it. Arms "
         "ran interleaved with the same seeds, in alternating order, after one untimed warm-up each; ratios are "
-        "medians of per-seed ratios. The CPU ratio (CPU seconds of the process and its children) is the stable "
-        "figure on a shared machine; the wall ratio is what a user waits.",
+        "geometric means of per-seed ratios with a t-interval of their logs; quality deltas are means of paired "
+        "deltas with a paired t-interval (BCa bootstrap from 20 pairs). A quality word stronger than "
+        "'inconclusive' needs 10 paired seeds, and a speed word needs the whole interval beyond ±5%. The "
+        "strongest simple opponent stands in every row. The CPU ratio (CPU seconds of the process and its "
+        "children) is the stable figure on a shared machine; the wall ratio is what a user waits.",
         "",
     ]
     if elapsed_s:
@@ -257,10 +261,10 @@ def render_report(
         lines += [f"`{command}` took {sum(elapsed_s.values()) / 60:.1f} min on {cpus} CPUs ({per_package}).", ""]
     lines += _summary_rows(loaded, out)
     for package, reason in sorted((failures or {}).items()):
-        lines.append(f"| {package} | – | – | – | – | – | – | – | **bench failed**: {reason} | – |")
+        lines.append(f"| {package} | – | – | – | – | – | – | – | – | – | **bench failed**: {reason} |")
     if docs:
-        _plot_speedups(docs, out / "speedup.png")
-        _plot_quality(docs, out / "quality.png")
+        plot_speedups(docs, out / "speedup.png")
+        plot_quality(docs, out / "quality.png")
         lines += ["", "![speedup per package](speedup.png)", "", "![quality per seed](quality.png)", ""]
     for path, doc in loaded:
         lines += ["", f"## {doc['package']}", "", package_table(doc)]
