@@ -72,3 +72,22 @@ def test_default_preset_refreshes_evidence_and_readmes(tmp_path, monkeypatch):
     summary = (root / "README.md").read_text()
     assert "S\n" not in summary and "[fakepkg](reports/bench/fakepkg/benchmark.json)" in summary
     assert (root / "reports" / "BENCHMARKS.md").read_text() != "evidence\n"
+
+
+def test_a_killed_suite_skips_the_packages_it_finished(tmp_path, monkeypatch, capsys):
+    import json
+
+    root = _repo(tmp_path, monkeypatch)
+    second = root / "packages" / "fakepkg2"
+    second.mkdir()
+    (second / "pyproject.toml").write_text("[project]\nname='fakepkg2'\n")
+    (tmp_path / "lib" / "fakepkg2").mkdir()
+    (tmp_path / "lib" / "fakepkg2" / "__init__.py").write_text("")
+    (tmp_path / "lib" / "fakepkg2" / "__main__.py").write_text("import sys\nsys.exit(3)\n")  # dies every time
+    assert main(["--root", str(root), "--preset", "ci"]) == 1
+    progress = json.loads((root / "reports" / "ci" / "suite_partial.json").read_text())
+    assert list(progress["finished"]) == ["fakepkg"]
+    first = (root / "reports" / "ci" / "fakepkg" / "benchmark.json").read_bytes()
+    assert main(["--root", str(root), "--preset", "ci"]) == 1
+    assert "fakepkg: finished earlier in this suite run, kept" in capsys.readouterr().err
+    assert (root / "reports" / "ci" / "fakepkg" / "benchmark.json").read_bytes() == first  # not re-run

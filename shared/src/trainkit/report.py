@@ -24,6 +24,8 @@ README_START = "<!-- benchmark:start -->"
 README_END = "<!-- benchmark:end -->"
 SUMMARY_START = "<!-- summary:start -->"
 SUMMARY_END = "<!-- summary:end -->"
+DESIGN_START = "<!-- design-summary:start -->"
+DESIGN_END = "<!-- design-summary:end -->"
 
 
 def _fmt(value: float | None) -> str:
@@ -232,11 +234,13 @@ def render_report(
     command: str = "nox -s bench",
     elapsed_s: Mapping[str, float] | None = None,
     summary_readme: str | os.PathLike[str] | None = None,
+    summary_markers: tuple[str, str] = (SUMMARY_START, SUMMARY_END),
 ) -> Path:
     """Write ``out_dir/BENCHMARKS.md`` plus ``speedup.png`` and ``quality.png``; return the report path.
 
     Package README tables, and the summary table between the summary markers of ``summary_readme``, are
-    refreshed only from the default preset's results: other presets are not evidence.
+    refreshed only from the default preset's results: other presets are not evidence. With the design
+    markers, the README's design-size table is refreshed from ``design`` results only.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -279,7 +283,8 @@ def render_report(
     report = out / "BENCHMARKS.md"
     with atomic_write(report) as handle:
         handle.write("\n".join(lines) + "\n")
-    if summary_readme is not None and docs and all(doc["preset"] == DEFAULT_PRESET for doc in docs):
+    table_preset = DEFAULT_PRESET if summary_markers[0] == SUMMARY_START else "design"
+    if summary_readme is not None and docs and all(doc["preset"] == table_preset for doc in docs):
         home = Path(summary_readme).parent
         took = f", which took {sum(elapsed_s.values()) / 60:.1f} min" if elapsed_s else ""
         summary = [
@@ -288,7 +293,7 @@ def render_report(
             "",
             *_summary_rows(loaded, home),
         ]
-        _replace_between(Path(summary_readme), SUMMARY_START, SUMMARY_END, "\n".join(summary), "the report")
+        _replace_between(Path(summary_readme), *summary_markers, "\n".join(summary), "the report")
     return report
 
 
@@ -304,10 +309,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--command", default="nox -s bench", help="the command that produced the files")
     parser.add_argument("--elapsed", action="append", default=[], metavar="PKG=SECONDS", help="bench wall time")
+    parser.add_argument(
+        "--summary-readme",
+        type=Path,
+        default=None,
+        help="refresh the summary table in this README (quick results) or, with --design, its design-size table",
+    )
+    parser.add_argument("--design", action="store_true", help="the files are design-preset results")
     args = parser.parse_args(argv)
     failures = dict(item.split("=", 1) if "=" in item else (item, "see log") for item in args.failed)
     elapsed = {name: float(seconds) for name, seconds in (item.split("=", 1) for item in args.elapsed)}
-    report = render_report(args.bench_files, args.out, args.readme_root, failures, args.command, elapsed)
+    markers = (DESIGN_START, DESIGN_END) if args.design else (SUMMARY_START, SUMMARY_END)
+    report = render_report(
+        args.bench_files, args.out, args.readme_root, failures, args.command, elapsed, args.summary_readme, markers
+    )
     print(f"wrote {report}")
     return 0
 
