@@ -98,7 +98,7 @@ def test_the_strongest_opponent_stands_in_the_verdict(tmp_path):
     ]
     doc = _margin_bench(tmp_path, Margin(0.05, "5%", relative=True), opponents=lambda extras: rivals)
     assert doc["strongest_opponent"] == {"name": "least_squares", "value": 0.5}
-    assert doc["verdict"].endswith("; both arms below least_squares")
+    assert doc["verdict"].endswith("; both arms worse than least_squares")
     paired = doc["opponent_rows"][1]["optimized_minus_opponent"]
     assert paired["n"] == 10 and paired["low"] > 0  # optimized's error is above least squares' on every seed
 

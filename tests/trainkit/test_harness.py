@@ -92,6 +92,31 @@ def test_order_alternates_by_seed_and_warmups_come_first(tmp_path):
     assert set(doc["warmup"]) == {"original", "engine_only", "optimized"}
 
 
+def test_a_decomposition_arm_may_run_on_fewer_seeds_than_the_headline_pair(tmp_path):
+    calls: list[str] = []
+
+    def spec(ctx):
+        made = _spec(calls, unit=0.001)
+        made.arms["engine_only"].max_seeds = 1
+        return made
+
+    doc = read_document(run_bench("fake", PRESETS, spec, _args(tmp_path, seeds=3), argv=[]))
+    assert [c for c in calls if c.startswith("engine_only:")] == ["engine_only:0"]
+    assert doc["order"][1] == {"seed": 1, "arms": ["optimized", "original"]}
+    engine_row = doc["decomposition"][0]
+    assert engine_row["quality_interval"] is None  # one pair: no interval, so no word
+    assert doc["quality_interval"]["n"] == 3
+    validate_document(doc)
+
+    def headline_limited(ctx):
+        made = _spec([], unit=0.001)
+        made.arms["optimized"].max_seeds = 1
+        return made
+
+    with pytest.raises(ValueError, match="headline arms run on every seed"):
+        run_bench("fake", PRESETS, headline_limited, _args(tmp_path / "b", seeds=2), argv=[])
+
+
 def test_known_costs_give_known_wall_and_cpu_ratios(tmp_path):
     calls: list[str] = []
     doc = read_document(run_bench("fake", PRESETS, lambda ctx: _spec(calls), _args(tmp_path, seeds=2), argv=[]))

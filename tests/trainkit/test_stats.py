@@ -87,7 +87,7 @@ def test_strongest_opponent_and_its_clause():
     rivals = [{"name": "constant", "value": -204.0}, {"name": "greedy", "value": -66.0}, {"name": "x", "value": None}]
     best = strongest_opponent(rivals, higher_is_better=True)
     assert best == {"name": "greedy", "value": -66.0}
-    assert opponent_clause(best, -796.0, -614.0, True) == "; both arms below greedy"
-    assert opponent_clause(best, -796.0, -47.0, True) == "; optimized above greedy, original below it"
+    assert opponent_clause(best, -796.0, -614.0, True) == "; both arms worse than greedy"
+    assert opponent_clause(best, -796.0, -47.0, True) == "; optimized beats greedy, original worse than it"
     assert strongest_opponent(rivals, higher_is_better=False)["name"] == "constant"
     assert opponent_clause(None, 1.0, 2.0, True) == ""

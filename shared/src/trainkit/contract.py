@@ -26,9 +26,10 @@ import torch
 from trainkit.atomic import atomic_write
 from trainkit.stats import (
     Margin,
-    Opponent,
     decide_verdict,
+    margin_record,
     opponent_clause,
+    opponent_record,
     paired_interval,
     ratio_interval,
     strongest_opponent,
@@ -51,7 +52,6 @@ __all__ = [
 
 SCHEMA_VERSION = 3
 QUALITY_FIELDS = ("quality", "quality_at_budget")
-NO_MARGIN = "no margin declared: only a difference whose interval excludes 0 gets a word"
 
 
 def _finite(value: Any) -> float | None:
@@ -228,26 +228,6 @@ def _decomposition_rows(doc: Mapping[str, Any], rows: Sequence[Mapping[str, str]
     return out
 
 
-def _margin_record(margin: Margin | float | None) -> dict[str, Any]:
-    if margin is None:
-        return {"value": 0.0, "relative": False, "reason": NO_MARGIN}
-    if not isinstance(margin, Margin):
-        raise ValueError("non_inferiority_margin needs its reason: pass trainkit.harness.Margin(value, reason)")
-    return {"value": margin.value, "relative": margin.relative, "reason": margin.reason}
-
-
-def _opponent_record(opponent: Opponent) -> dict[str, Any]:
-    if not isinstance(opponent, Opponent):
-        raise ValueError(f"opponents must be trainkit.harness.Opponent, not {type(opponent).__name__}")
-    by_seed = opponent.values_by_seed
-    return {
-        "name": opponent.name,
-        "description": opponent.description,
-        "value": _finite(opponent.value),
-        "values_by_seed": None if by_seed is None else {str(int(k)): _finite(v) for k, v in by_seed.items()},
-    }
-
-
 def build_document(
     spec: BenchSpec,
     preset: str,
@@ -284,8 +264,8 @@ def build_document(
         "budget": spec.budget,
         "speedup_basis": spec.speedup_basis,
         "cpu_basis": spec.cpu_basis,
-        "margin": _margin_record(spec.non_inferiority_margin),
-        "opponents": [_opponent_record(o) for o in opponents],
+        "margin": margin_record(spec.non_inferiority_margin),
+        "opponents": [opponent_record(o) for o in opponents],
         "design_claim": None if spec.design_claim is None else asdict(spec.design_claim),
         "order": [dict(entry) for entry in order],
         "warmup": dict(warmup),
@@ -366,7 +346,9 @@ def _check_order(doc: Mapping[str, Any]) -> None:
     from trainkit.harness import arm_order
 
     for entry in doc["order"]:
-        if entry["arms"] != arm_order(list(doc["modes"]), entry["seed"]):
+        ran = {name for name, mode in doc["modes"].items() if any(r["seed"] == entry["seed"] for r in mode["runs"])}
+        expected = [name for name in arm_order(list(doc["modes"]), entry["seed"]) if name in ran]
+        if entry["arms"] != expected or not {"original", "optimized"} <= ran:
             raise ValueError(f"order for seed {entry['seed']} does not alternate as the contract requires")
 
 

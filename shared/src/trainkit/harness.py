@@ -126,6 +126,7 @@ class Arm:
     warmup: Callable[[], None] | None
     description: str
     hyperparameters: dict[str, Hyperparameter] = field(default_factory=dict)
+    max_seeds: int | None = None  # a decomposition arm may run on the first k seeds only; the headline pair never
 
 
 @dataclass
@@ -171,6 +172,9 @@ class BenchContext:
     device: torch.device
     threads: int
     out: Path
+    # Every arm's finished runs, filled in before ``extra_comparisons`` is called (resumed runs included):
+    # extras read them here, never from a closure that a resumed bench would leave half empty.
+    results: dict[str, list[RunResult]] = field(default_factory=dict)
 
 
 def add_bench_arguments(
@@ -245,22 +249,24 @@ def run_interleaved(
     desc: str = "runs",
     order: Callable[[Sequence[str], int], list[str]] | None = None,
     state: BenchState | None = None,
+    seed_limits: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, list[RunResult]], list[dict[str, Any]]]:
     """Run every entry of ``runs`` once per seed, in ``order(names, seed)`` (default: the declared order on
     even seeds, reversed on odd ones), filling each result's wall and CPU seconds; return results and orders.
 
     With ``state``, a run already finished there is read back instead of run, and each new run is saved
-    as soon as it ends."""
+    as soon as it ends. ``seed_limits`` runs an entry on the first k seeds only."""
     ordering = order or (lambda names, seed: list(names) if seed % 2 == 0 else list(names)[::-1])
+    limits = {name: len(seeds) if seed_limits is None else seed_limits.get(name, len(seeds)) for name in runs}
     results: dict[str, list[RunResult]] = {name: [] for name in runs}
     orders = []
     done = state.finished() if state is not None else 0
+    total = sum(min(limit, len(seeds)) for limit in limits.values())
     if state is not None and done:
-        print(f"{desc}: resuming, {done} of {len(seeds) * len(runs)} runs already finished in {state.folder}",
-              file=sys.stderr)  # fmt: skip
-    with progress_bar(total=len(seeds) * len(runs), initial=done, desc=desc, unit="run") as bar:
-        for seed in seeds:
-            sequence = ordering(list(runs), seed)
+        print(f"{desc}: resuming, {done} of {total} runs already finished in {state.folder}", file=sys.stderr)
+    with progress_bar(total=total, initial=done, desc=desc, unit="run") as bar:
+        for index, seed in enumerate(seeds):
+            sequence = [name for name in ordering(list(runs), seed) if index < limits[name]]
             orders.append({"seed": seed, "arms": sequence})
             for name in sequence:
                 stored = state.load_run(name, seed) if state is not None else None
@@ -314,12 +320,13 @@ def run_bench(
     seeds = list(range(args.seeds if args.seeds is not None else args.default_seeds(preset)))
     state = BenchState(out, _fingerprint(package, args.preset, preset, seeds, args), getattr(args, "fresh", False))
     device = resolve_device(args.device)
-    spec = build_spec(BenchContext(args.preset, preset, seeds, device, args.threads, out))
+    context = BenchContext(args.preset, preset, seeds, device, args.threads, out)
+    spec = build_spec(context)
     missing = [name for name in REQUIRED_ARMS if name not in spec.arms]
     if missing:
         raise ValueError(f"{package}: the bench declares no {' or '.join(missing)} arm")
     (warmup, results, orders, extras, reused), wall, cpu = measure(
-        functools.partial(_run_spec, spec, seeds, package, state)
+        functools.partial(_run_spec, spec, seeds, package, state, context.results)
     )
     doc = build_document(spec, args.preset, current_command(package, argv), device, results, orders, warmup, extras)
     doc["bench_cost"] = {
@@ -342,7 +349,7 @@ def run_bench(
 
 
 def _run_spec(
-    spec: BenchSpec, seeds: Sequence[int], package: str, state: BenchState
+    spec: BenchSpec, seeds: Sequence[int], package: str, state: BenchState, finished: dict[str, list[RunResult]]
 ) -> tuple[dict[str, Any], dict[str, list[RunResult]], list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     reused = {"runs": state.finished(), "wall_s": 0.0, "cpu_s": 0.0}
     for path in state.folder.glob("run.*.json"):
@@ -351,7 +358,11 @@ def _run_spec(
         reused["cpu_s"] += stored.get("cpu_s") or 0.0
     warmup = _warm_up(spec, arm_order(list(spec.arms), 0))
     arms = {name: arm.run for name, arm in spec.arms.items()}
-    results, orders = run_interleaved(arms, seeds, desc=f"{package} bench", order=arm_order, state=state)
+    limits = {name: arm.max_seeds for name, arm in spec.arms.items() if arm.max_seeds is not None}
+    if limits.keys() & set(REQUIRED_ARMS):
+        raise ValueError(f"{package}: the headline arms run on every seed (max_seeds is for decomposition arms)")
+    results, orders = run_interleaved(arms, seeds, f"{package} bench", arm_order, state, limits)
+    finished.update(results)
     stored_extras = state.load_extras()
     if stored_extras is not None:
         extras = stored_extras["extras"]

@@ -26,7 +26,9 @@ __all__ = [
     "decide_verdict",
     "judge_quality",
     "judge_speed",
+    "margin_record",
     "opponent_clause",
+    "opponent_record",
     "paired_interval",
     "ratio_interval",
     "strongest_opponent",
@@ -197,17 +199,17 @@ def opponent_clause(
     if best is None:
         return ""
 
-    def below(value: float | None) -> bool:
+    def worse(value: float | None) -> bool:
         return value is not None and (value < best["value"] if higher_is_better else value > best["value"])
 
     name = best["name"]
-    if below(original) and below(optimized):
-        return f"; both arms below {name}"
-    if below(optimized):
-        return f"; optimized below {name}"
-    if below(original):
-        return f"; optimized above {name}, original below it"
-    return f"; both arms above {name}"
+    if worse(original) and worse(optimized):
+        return f"; both arms worse than {name}"
+    if worse(optimized):
+        return f"; optimized worse than {name}"
+    if worse(original):
+        return f"; optimized beats {name}, original worse than it"
+    return f"; both arms beat {name}"
 
 
 def decide_verdict(
@@ -226,3 +228,36 @@ def decide_verdict(
     if quality_delta is None:
         return f"{pace}, quality not measured{clause}"
     return f"{pace}, {judge_quality(quality, higher_is_better, margin)} ({at}){clause}"
+
+
+NO_MARGIN = "no margin declared: only a difference whose interval excludes 0 gets a word"
+
+
+def _finite_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def margin_record(margin: Margin | float | None) -> dict[str, Any]:
+    """The JSON record of a margin; a bare float is refused, since a margin needs its reason."""
+    if margin is None:
+        return {"value": 0.0, "relative": False, "reason": NO_MARGIN}
+    if not isinstance(margin, Margin):
+        raise ValueError("non_inferiority_margin needs its reason: pass trainkit.harness.Margin(value, reason)")
+    return {"value": margin.value, "relative": margin.relative, "reason": margin.reason}
+
+
+def opponent_record(opponent: Opponent) -> dict[str, Any]:
+    """The JSON record of an opponent (non-finite values become None)."""
+    if not isinstance(opponent, Opponent):
+        raise ValueError(f"opponents must be trainkit.harness.Opponent, not {type(opponent).__name__}")
+    by_seed = opponent.values_by_seed
+    return {
+        "name": opponent.name,
+        "description": opponent.description,
+        "value": _finite_or_none(opponent.value),
+        "values_by_seed": None if by_seed is None else {str(int(k)): _finite_or_none(v) for k, v in by_seed.items()},
+    }
