@@ -47,11 +47,17 @@ def monkeypatch_module():
 def test_benchmark_document_is_valid_and_holds_every_arm_and_comparison(bench_docs):
     doc, out = bench_docs[0]
     validate_document(doc)
-    assert list(doc["modes"]) == ["original", "sgd_momentum", "adam_fixed", "optimized"]
+    assert list(doc["modes"]) == ["original", "sgd", "sgd_momentum", "optimized"]
     assert doc["seeds"] == [0, 1]
+    grids = {
+        name: mode["hyperparameters"]["learning_rate"]["search"]["candidates"] for name, mode in doc["modes"].items()
+    }
+    shared = grids["original"]
+    # One grid for every arm, started from the preset's rates and widened until no arm's optimum is on an edge.
+    assert {0.01, 0.1} <= set(shared) and shared == sorted(shared), shared
     for name, mode in doc["modes"].items():
         search = mode["hyperparameters"]["learning_rate"]
-        assert search["source"] == "search" and search["search"]["candidates"] == [0.01, 0.1], name
+        assert search["source"] == "search" and search["search"]["candidates"] == shared, name
         for run in mode["runs"]:
             assert 0 <= run["quality_at_budget"] < 180 and run["work"]["epochs"] == 2
             assert set(run["extra"]["test"]["speed_over_omega"]) == {"5", "15", "45", "90", "360"}

@@ -92,10 +92,14 @@ def optimizer_table(finished: Mapping[str, list[RunResult]], arms: Mapping[str, 
         }
     ranked = sorted(rows, key=lambda name: rows[name]["median_test_error_deg"])
     best, runner = ranked[0], ranked[1] if len(ranked) > 1 else None
+
+    def common(other: str) -> list[int]:  # the SGD arms may run on fewer seeds than the headline pair
+        return [s for s in rows[best]["test_error_by_seed"] if s in rows[other]["test_error_by_seed"]]
+
     wins = {
-        other: sum(
-            rows[best]["test_error_by_seed"][s] < rows[other]["test_error_by_seed"][s]
-            for s in rows[best]["test_error_by_seed"]
+        other: (
+            sum(rows[best]["test_error_by_seed"][s] < rows[other]["test_error_by_seed"][s] for s in common(other)),
+            len(common(other)),
         )
         for other in ranked[1:]
     }
@@ -104,7 +108,7 @@ def optimizer_table(finished: Mapping[str, list[RunResult]], arms: Mapping[str, 
         margin = rows[runner]["median_test_error_deg"] - rows[best]["median_test_error_deg"]
         headline += (
             f", {margin:.2f} deg below the next ({runner}, {rows[runner]['median_test_error_deg']:.2f} deg); "
-            + "; ".join(f"better than {o} on {w}/{n_seeds} seeds" for o, w in wins.items())
+            + "; ".join(f"better than {o} on {w}/{n} seeds" for o, (w, n) in wins.items())
         )
     return {"summary": headline, "ranking": ranked, "rows": rows, "seeds": n_seeds}
 
