@@ -37,29 +37,28 @@ ARMS: dict[str, tuple[str, dict[str, Any], str]] = {
     "original": (
         "original",
         {},
-        "faithful original: fresh model and the full budget every iteration, SB3 predict on the validation and "
-        "train+validation windows at every check",
+        "our re-implementation of the original's settings: fresh model and the full budget every iteration, SB3 "
+        "predict on the validation window at every check",
     ),
     "original_fast_eval": (
         "original",
-        {"fast_evaluation": True, "evaluate_combined": False},
-        "original + the fast evaluator (same actions as predict, tested) on the validation window only",
+        {"fast_evaluation": True},
+        "original + the fast evaluator (same actions as predict, tested)",
     ),
     "plus_adaptive_timesteps": (
         "original",
-        {"fast_evaluation": True, "evaluate_combined": False, "adaptive_timesteps": True},
+        {"fast_evaluation": True, "adaptive_timesteps": True},
         "+ adaptive timesteps T_i = max(T_min, T_0 * 0.95^i)",
     ),
     "plus_warm_start": (
         "original",
-        {"fast_evaluation": True, "evaluate_combined": False, "adaptive_timesteps": True, "warm_start": True},
+        {"fast_evaluation": True, "adaptive_timesteps": True, "warm_start": True},
         "+ warm start from the previous iteration's selected weights and Adam state",
     ),
     "plus_early_stop": (
         "original",
         {
             "fast_evaluation": True,
-            "evaluate_combined": False,
             "adaptive_timesteps": True,
             "warm_start": True,
             "early_stopping_patience": 3,
@@ -127,9 +126,10 @@ def arm_hyperparameters(name: str, preset: BenchPreset) -> dict[str, Hyperparame
             f"bot/src/train_ppo.py ({notes}): eval_freq 10,000 of 100,000 = a check every 10% of the budget",
         ),
         "evaluator": cited(
-            "predict on validation + train/validation" if config.evaluate_combined else "fast, validation only",
+            "fast, validation only" if config.fast_evaluation else "SB3 predict, validation only",
             f"bot/src/callbacks/eval_callback.py UnifiedEvalCallback ({notes}): each check plays one deterministic "
-            "episode on the validation window and one on train+validation",
+            "episode on the validation window (and one on train+validation, for an in-sample selection score "
+            "that no arm here uses, so none computes it)",
         ),
         "network": cited(
             "MlpLstmPolicy LSTM 64, heads [64], 16 envs x 16 steps, batch 256, lr 3e-4, 4 epochs",

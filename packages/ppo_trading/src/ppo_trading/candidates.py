@@ -116,7 +116,6 @@ def train_candidate(spec: CandidateSpec) -> CandidateResult:
         evaluator="fast" if config.fast_evaluation else "sequential",
         patience=config.early_stopping_patience,
         min_delta=config.convergence_threshold,
-        combined_env=_env(spec, window.train_start, window.val_end, None) if config.evaluate_combined else None,
     )
     # One TensorBoard run per candidate (SB3 appends _1, _2... when an iteration is trained again on resume).
     model.learn(spec.timesteps, callback=callback, reset_num_timesteps=True, tb_log_name=Path(spec.out_path).stem)

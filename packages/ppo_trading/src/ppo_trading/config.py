@@ -52,9 +52,6 @@ class TrainingConfig:
     progressive_training: bool = False
     cache_environments: bool = True
     fast_evaluation: bool = True
-    # The original project's UnifiedEvalCallback also played the train+validation ("combined") window at
-    # every check; that cost is reproduced, but selection stays on validation only.
-    evaluate_combined: bool = False
     batched_env: bool = True  # BatchedTradingVecEnv instead of DummyVecEnv: same trajectories, less overhead
     custom_schedule: str | None = None
     iterations: int | None = None
@@ -91,7 +88,6 @@ class TrainingConfig:
             "progressive_training": False,
             "cache_environments": False,
             "fast_evaluation": False,
-            "evaluate_combined": True,
             "batched_env": False,
         }
         return cls(**{**flags, **overrides})

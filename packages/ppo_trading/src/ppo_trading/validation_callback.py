@@ -36,11 +36,8 @@ class ValidationEarlyStopping(BaseCallback):
         evaluator: str,
         patience: int,
         min_delta: float,
-        combined_env: GoldTradingEnv | None = None,
     ) -> None:
         super().__init__()
-        self.combined_env = combined_env
-        self.combined_history: list[float] = []
         self.val_env = val_env
         self.eval_freq = eval_freq
         self.best_model_path = best_model_path
@@ -59,10 +56,6 @@ class ValidationEarlyStopping(BaseCallback):
         started = time.perf_counter()
         record = evaluate_model(self.model, self.val_env, self.evaluator)
         score = 100.0 * record.log_return
-        if self.combined_env is not None:
-            self.combined_history.append(
-                100.0 * evaluate_model(self.model, self.combined_env, self.evaluator).log_return
-            )
         self.eval_seconds += time.perf_counter() - started
         self._scored_updates = self.model._n_updates
         self.history.append((self.num_timesteps, score))
