@@ -25,19 +25,23 @@ def test_bench_writes_a_valid_document_with_three_decomposition_rows(tmp_path, m
     assert Path(neuro_gym_main.README).read_bytes() == package_readme  # not the evidence run: README untouched
     doc = read_document(tmp_path / "benchmark.json")
     validate_document(doc)
-    assert set(doc["modes"]) == {"original", "original_batched", "max_speed", "optimized"}
-    rows = {row["label"].split(",")[0].split(":")[0]: (row["baseline"], row["variant"]) for row in doc["decomposition"]}
-    assert rows == {
-        "settings only": ("original_batched", "optimized"),
-        "engine only": ("original", "original_batched"),
-        "end to end": ("original", "optimized"),
-    }
+    assert set(doc["modes"]) == {"original", "original_per_sample", "max_speed", "optimized"}
+    rows = [(row["baseline"], row["variant"]) for row in doc["decomposition"]]
+    assert rows == [
+        ("original_per_sample", "original"),
+        ("original", "max_speed"),
+        ("original_per_sample", "optimized"),
+    ]
+    assert "per-sample engine vs our batched engine" in doc["decomposition"][0]["label"]
+    assert "re-implementation" in doc["modes"]["original"]["description"]  # not the original project's code
+    assert doc["design_claim"]["low"] == 3.4 and doc["margin"]["reason"]
+    assert {o["name"] for o in doc["opponents"]} == {"chance", "untrained_readout", "order_blind"}
     for mode in doc["modes"].values():
         (run,) = mode["runs"]
         assert run["work"] == {"xor_epochs": 12.0, "sequence_epochs": 2.0}  # the same budget for every arm
         assert run["quality_at_budget"] is not None and 0.0 <= run["quality_at_budget"] <= 1.0
     # The notes carry this run's epochs to target and the answer to the design document's claim.
-    assert any("30-40% fewer epochs" in note and "original_batched" in note for note in doc["notes"])
+    assert any("30-40% fewer epochs" in note and "original_per_sample" in note for note in doc["notes"])
     assert doc["extra_comparisons"]["controls"]["untrained"] == [pytest.approx(0.1)]
     assert (tmp_path / "neuro_gym_bench.png").stat().st_size > 1000
     # The README headline is rewritten from that file, between its markers only.
@@ -46,9 +50,9 @@ def test_bench_writes_a_valid_document_with_three_decomposition_rows(tmp_path, m
     assert update_readme(readme, tmp_path / "benchmark.json", "reports/bench/neuro_gym/benchmark.json")
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
-    for label in ("settings only", "engine only", "end to end"):
-        assert f"| {label}" in text
-    assert "| original_batched |" in text and "30-40% fewer epochs" in text
+    for row in doc["decomposition"]:
+        assert f"| {row['label']}" in text
+    assert "**headline**" in text and "| original_per_sample |" in text and "30-40% fewer epochs" in text
 
 
 def test_flops_per_step_counts_the_products_and_the_elementwise_work():

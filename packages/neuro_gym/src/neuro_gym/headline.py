@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from trainkit import atomic_write
-from trainkit.contract import paired_deltas, paired_ratios
 
 __all__ = ["README_END", "README_START", "headline_table", "update_readme"]
 
@@ -24,38 +22,38 @@ README_START = "<!-- neuro_gym:headline:start -->"
 README_END = "<!-- neuro_gym:headline:end -->"
 
 
-def _ratio(values: list[float]) -> str:
-    if not values:
+def _cell(centre: float | None, interval: Mapping[str, Any] | None, unit: str, signed: bool = False) -> str:
+    if centre is None:
         return "n/a"
-    return f"{statistics.median(values):.3g}× ({min(values):.3g}–{max(values):.3g})"
-
-
-def _delta(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    return f"{statistics.median(values):+.3f}"
+    text = f"{centre:+.3f}" if signed else f"{centre:.3g}{unit}"
+    if interval is None:
+        return f"{text} (n < 2)"
+    low, high = (f"{interval['low']:+.3f}", f"{interval['high']:+.3f}") if signed else (
+        f"{interval['low']:.3g}", f"{interval['high']:.3g}")  # fmt: skip
+    return f"{text} [{low}, {high}], n = {interval['n']}"
 
 
 def headline_table(doc: Mapping[str, Any], source: str) -> str:
-    """Markdown: the decomposition rows with ranges over seeds, then epochs to target per arm and task."""
+    """Markdown: the headline and the decomposition rows with their 95% intervals, then epochs to target."""
     modes = doc["modes"]
     lines = [
         f"Written from `{source}` (`{doc['command']}`, preset `{doc['preset']}`, seeds {doc['seeds']}, "
-        f"{doc['created_utc']}). Ratios: baseline / variant of the time until both targets held, median "
-        "(range) over the seeds where both arms held both targets (n/a: no such seed); Δ accuracy: variant − "
-        "baseline, median over seeds.",
+        f"{doc['created_utc']}). Ratios: baseline / variant of the time until both targets held, geometric mean "
+        "over the seeds where both arms held both targets, with the t-interval of the log ratios; Δ accuracy: "
+        "variant − baseline, mean with its paired interval (method and n in benchmark.json). Verdict: "
+        f"{doc['verdict']}.",
         "",
-        "| comparison | baseline → variant | wall ratio | CPU ratio | Δ accuracy, equal budget | Δ at target |",
-        "|---|---|---|---|---|---|",
+        "| comparison | baseline → variant | wall ratio [95% CI] | CPU ratio | Δ accuracy, equal budget [95% CI] |",
+        "|---|---|---|---|---|",
     ]
-    for row in doc["decomposition"]:
-        base, variant = modes[row["baseline"]]["runs"], modes[row["variant"]]["runs"]
+    headline = {**doc, "label": "**headline**: the design document's settings, one engine", "baseline": "original",
+                "variant": "optimized"}  # fmt: skip
+    for row in [headline, *doc["decomposition"]]:
+        cpu = "n/a" if row["speedup_cpu"] is None else f"{row['speedup_cpu']:.3g}×"
         lines.append(
             f"| {row['label']} | {row['baseline']} → {row['variant']} | "
-            f"{_ratio(paired_ratios(base, variant, doc['speedup_basis']))} | "
-            f"{_ratio(paired_ratios(base, variant, doc['cpu_basis']))} | "
-            f"{_delta(paired_deltas(base, variant, 'quality_at_budget'))} | "
-            f"{_delta(paired_deltas(base, variant, 'quality'))} |"
+            f"{_cell(row['speedup'], row['speedup_interval'], '×')} | {cpu} | "
+            f"{_cell(row['budget_quality_delta'], row['budget_quality_interval'], '', signed=True)} |"
         )
     epochs = doc["extra_comparisons"].get("epochs_to_target", {})
     lines += [

@@ -30,8 +30,10 @@ class NeuroGym:
     ``num_time_steps`` defaults to the circuit's (``CircuitConfig.num_time_steps``); another value is an error.
 
     ``engine="batched"`` presents the whole dataset at once through the fused engine (one summed weight
-    update per step); ``engine="loop"`` presents one sample at a time in random order through the
-    step-by-step engine (one update per sample step), as the original did.
+    update per step); ``engine="loop"`` presents one sample at a time in random order (one update per sample
+    step), as the original did, through the same fused engine at batch 1, so that the per-sample arm has
+    every optimisation the batched one has except the batching. :meth:`Circuit.run_stepwise` stays the
+    step-by-step reference that the engine tests compare against.
     """
 
     # The design document's snippet imports only NeuroGym; this lets it build its circuit in one added line.
@@ -138,7 +140,7 @@ class NeuroGym:
             self.circuit.run(inputs, self.decision_steps, teacher, self.desired, learn=True)
         else:
             for i in torch.randperm(len(self.train_labels), generator=self.generator).tolist():
-                self.circuit.run_stepwise(
+                self.circuit.run(
                     inputs[i : i + 1],
                     self.decision_steps,
                     teacher[i : i + 1],
@@ -152,7 +154,7 @@ class NeuroGym:
         """Teacher-free, plasticity-free presentation with this gym's engine."""
         if self.engine == "batched":
             return self.circuit.run(inputs, self.decision_steps)
-        outputs = [self.circuit.run_stepwise(inputs[i : i + 1], self.decision_steps) for i in range(inputs.shape[0])]
+        outputs = [self.circuit.run(inputs[i : i + 1], self.decision_steps) for i in range(inputs.shape[0])]
         return RunOutput(
             counts=torch.cat([o.counts for o in outputs]),
             membrane=torch.cat([o.membrane for o in outputs]),
