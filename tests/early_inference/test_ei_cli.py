@@ -158,3 +158,12 @@ def test_without_sbi_the_npe_column_says_how_to_install_it(monkeypatch):
     data = generate_dataset({"n_train": 32, "n_val": 16, "n_test": 16, "prefix_lengths": [30]}, n_workers=1)
     runs = peer_runs.run_peers(data, CONFIG, {30: 2}, [0], n_eval=4)
     assert runs.npe[30] == INSTALL_HINT and "pip install" in INSTALL_HINT and "peers" in INSTALL_HINT
+
+
+def test_the_original_script_name_runs_the_generate_command_instead_of_doing_nothing():
+    done = subprocess.run(
+        [sys.executable, "-m", "early_inference.generate_early_inference_data", "--n-train", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "n-train" in done.stderr

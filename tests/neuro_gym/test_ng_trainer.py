@@ -29,6 +29,10 @@ def test_status_keys_cadence_and_max_epochs():
         )
     )
     assert [s["epoch"] for s in statuses] == list(range(1, 24))
+    assert statuses[-1]["stop_reason"] in (
+        "epoch budget spent (23 epochs)",
+        f"reached the target at epoch {statuses[-1]['reached_epoch']}",
+    )
     assert set(statuses[0]) >= KEYS
     evaluated = [s["epoch"] for s in statuses if s["evaluated"]]
     assert evaluated == [*range(1, 11), 15, 20, 23]  # first 10 always, then every 5, and the last
@@ -41,6 +45,8 @@ def test_target_must_hold_for_two_consecutive_evaluations():
     statuses = list(train_relentless(_xor_circuit(), xor_task(), target_acc=1.0, eval_frequency=1, max_epochs=100))
     last = statuses[-1]
     assert last["reached_target"] and last["epoch"] == last["reached_epoch"]
+    assert last["stop_reason"] == f"reached the target at epoch {last['reached_epoch']}"
+    assert all(s["stop_reason"] is None for s in statuses[:-1])
     hits = [s["accuracy"] >= 1.0 for s in statuses if s["evaluated"]]
     assert hits[-2:] == [True, True]
     # Every earlier epoch either missed or was the first of a streak, never two hits in a row.

@@ -85,3 +85,12 @@ def test_existing_file(tmp_path):
         v.existing_file(tmp_path / "missing.csv")
     with pytest.raises(v.ValidationError, match="no such file"):
         v.existing_file(tmp_path)
+
+
+def test_thread_counts_are_bounded_by_the_usable_cores():
+    cores = len(os.sched_getaffinity(0))
+    assert v.threads(str(cores)) == cores
+    with pytest.raises(v.ValidationError, match="usable cores"):
+        v.threads("100000")
+    with pytest.raises(v.ValidationError):
+        v.threads("0")

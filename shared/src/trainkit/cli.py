@@ -194,9 +194,7 @@ def add_common_arguments(
     if seed:
         parser.add_argument("--seed", type=validate.seed, default=0, help="random seed, in [0, 2**32)")
     if threads:
-        parser.add_argument(
-            "--threads", type=validate.positive_int, default=DEFAULT_THREADS, help="torch intra-op threads"
-        )
+        parser.add_argument("--threads", type=validate.threads, default=DEFAULT_THREADS, help="torch intra-op threads")
     if device:
         parser.add_argument(
             "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = CUDA when available, else CPU"

@@ -200,7 +200,7 @@ def add_bench_arguments(
         default=None,
         help=f"output folder (default: reports/bench/<package> for {DEFAULT_PRESET!r}, else reports/<preset>/<pkg>)",
     )
-    parser.add_argument("--threads", type=validate.positive_int, default=DEFAULT_THREADS, help="torch threads")
+    parser.add_argument("--threads", type=validate.threads, default=DEFAULT_THREADS, help="torch threads")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = a GPU if present")
     parser.add_argument(
         "--fresh",

@@ -98,6 +98,16 @@ def positive_int(value: Any) -> int:
     return number
 
 
+def threads(value: Any) -> int:
+    """A thread count from 1 to this machine's usable cores: more only oversubscribes, and torch/OpenMP
+    crash (segfault, libgomp out of memory) on counts in the thousands."""
+    number = positive_int(value)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if number > cores:
+        raise ValidationError(f"must be at most this machine's {cores} usable cores, got {_show(value)}")
+    return number
+
+
 def nonnegative_int(value: Any) -> int:
     """An integer >= 0."""
     number = _to_int(value)

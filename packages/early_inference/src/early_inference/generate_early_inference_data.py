@@ -278,3 +278,9 @@ def load_or_generate(
     data = generate_dataset(config, n_workers=n_workers, backend=backend, ray_address=ray_address)
     save_dataset(data, path)
     return data, path
+
+
+if __name__ == "__main__":  # the original project's script name: the same as `python -m early_inference generate`
+    from early_inference.cli import generate_main
+
+    raise SystemExit(generate_main())

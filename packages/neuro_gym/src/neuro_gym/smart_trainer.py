@@ -96,7 +96,7 @@ def train_relentless(
         # never behind it (rows lost for good).
         due = checkpoints is not None and (done or epoch % checkpoint_every == 0)
         try:
-            yield _status(epoch, evaluated, info, eval_ms, progress, stopper, due)
+            yield _status(epoch, evaluated, info, eval_ms, progress, stopper, due, done)
         finally:  # also when the caller stops iterating early
             if due and checkpoints is not None:
                 checkpoints.save(epoch, snapshot())
@@ -110,6 +110,7 @@ def _status(
     progress: dict[str, Any],
     stopper: EarlyStopping,
     checkpoint_due: bool,
+    done: bool = False,
 ) -> dict[str, Any]:
     return {
         "epoch": epoch,
@@ -122,11 +123,22 @@ def _status(
         "reached_target": progress["reached_epoch"] is not None,
         "reached_epoch": progress["reached_epoch"],
         "best_accuracy": stopper.best,
-        "stop_reason": stopper.reason,
+        "stop_reason": _stop_reason(epoch, progress, stopper, done),
         "checkpoint_due": checkpoint_due,
         "tie_break_share": progress["tie_break_share"],
         "tie_break_flag": (progress["tie_break_share"] or 0.0) > TIE_BREAK_LIMIT,
     }
+
+
+def _stop_reason(epoch: int, progress: dict[str, Any], stopper: EarlyStopping, done: bool) -> str | None:
+    """Why the run stops at this epoch (None while it goes on): early stopping, the target or the budget."""
+    if stopper.reason is not None:
+        return stopper.reason
+    if not done:
+        return None
+    if progress["reached_epoch"] is not None:
+        return f"reached the target at epoch {progress['reached_epoch']}"
+    return f"epoch budget spent ({epoch} epochs)"
 
 
 def _record_evaluation(

@@ -122,7 +122,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, original_by_default: bo
           help="outputs go to RESULTS_DIR/<seed>/; the folder is probed before any work")  # fmt: skip
     _flag(group, "verbose", type=int, choices=(0, 1, 2), default=1, help="0 quiet, 1 summary, 2 every iteration")
     _flag(group, "device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = a GPU if present")
-    _flag(group, "threads", type=validate.positive_int, default=DEFAULT_THREADS,
+    _flag(group, "threads", type=validate.threads, default=DEFAULT_THREADS,
           help="torch threads per training process (workers of --backend process use 1 each)")  # fmt: skip
     _flag(group, "tensorboard", metavar="DIR", default=None,
           help="also write TensorBoard scalars under DIR: SB3's (losses, learning rate, fps) per candidate and "

@@ -81,7 +81,9 @@ class TrainConfig:
         default=0.1, metadata=_help("PPO sees reward x this; logs show raw returns", type=v.positive_float)
     )
     mixed_precision: bool = field(default=False, metadata=_help("bfloat16 autocast in updates (CUDA only)"))
-    torch_threads: int = field(default=1, metadata=_help("torch intra-op threads", type=v.positive_int))
+    torch_threads: int = field(
+        default=1, metadata=_help("torch intra-op threads, at most the usable cores", type=v.threads)
+    )
     checkpoint_every_s: float = field(
         default=30.0, metadata=_help("seconds between checkpoints (at episode boundaries)", type=v.nonnegative_float)
     )
