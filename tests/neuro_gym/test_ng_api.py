@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from pathlib import Path
 
@@ -108,8 +109,12 @@ def test_cli_uses_the_thread_count_asked_for(tmp_path, capsys):
     before = torch.get_num_threads()
     try:
         args = ["train", "--task", "xor", "--max-epochs", "2", "--checkpoint-dir", str(tmp_path)]
-        assert main([*args, "--threads", "3"]) == 0
-        assert torch.get_num_threads() == 3  # not capped at 2
+        cores = len(os.sched_getaffinity(0))
+        assert main([*args, "--threads", str(cores)]) == 0
+        assert torch.get_num_threads() == cores
+        with pytest.raises(SystemExit) as refused:  # more threads than cores: one line, exit 2, before any work
+            main([*args, "--threads", str(cores + 1)])
+        assert refused.value.code == 2 and "usable cores" in capsys.readouterr().err
         assert main(["stdp-competition", "--out", str(tmp_path), "--duration", "0.1"]) == 0
         assert torch.get_num_threads() == DEFAULT_THREADS == 1
         with pytest.raises(SystemExit) as exited:
