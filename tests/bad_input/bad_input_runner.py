@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from bad_input_table import Row
 
+from trainkit.checkpoint import save_checkpoint
+
 ROW_TIMEOUT_S = 30  # a silently accepted row runs its (ci-sized) payload; cut it off here and count it
 MARKER_NAME = "PAYLOAD_RAN"
 
@@ -226,6 +228,30 @@ def malicious_torch(path: Path, marker: Path, package: str | None, kind: str | N
     with open(path, "wb") as handle:
         torch.save(payload, handle)
     return path
+
+
+def bit_flipped_checkpoint(path: Path, package: str) -> Path:
+    """A checkpoint of ``package`` whose tensor bytes were changed after the save: the zip stays valid."""
+    weights = torch.arange(256, dtype=torch.float32) + 1000.5
+    save_checkpoint(path, {"epoch": 1, "weights": weights}, package=package, kind="train_state")
+    raw = bytearray(path.read_bytes())
+    offset = raw.find(weights.numpy().tobytes())
+    assert offset > 0, "the tensor's bytes are not stored verbatim"
+    raw[offset + 17] ^= 0x10
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def hold_run_folder(folder: Path) -> subprocess.Popen:
+    """Another process that claims ``folder`` as its run folder and keeps it until killed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    code = (
+        "import sys, time; from trainkit.run_folder import claim_run_folder; "
+        "claim_run_folder(sys.argv[1]); print('held', flush=True); time.sleep(600)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held", "the holder did not start"
+    return holder
 
 
 def malicious_pickle(path: Path, marker: Path) -> Path:

@@ -5,7 +5,8 @@ Every row must give exit status 2, exactly one line on stderr, no traceback, no 
 CSV, ``{data}`` a valid early_inference dataset, ``{run}`` a trained early_inference run, ``{bad}`` the file a
 ``make`` setup wrote, ``{ro}`` a read-only folder (a read-only tmpfs), ``{full}`` a full 1 MiB tmpfs, ``{afile}``
 a regular file where a folder is expected. ``setup`` entries: ``make:<kind>`` writes ``{bad}``;
-``plant:<path under {out}>:<kind>`` plants a file where the command looks for its own; ``ro``, ``full``.
+``plant:<path under {out}>:<kind>`` plants a file where the command looks for its own; ``ro``, ``full``;
+``locked:<folder under {out}>`` has another process hold that run folder while the row runs.
 Every base command is small (a few epochs or steps), so a silently accepted row costs seconds.
 """
 
@@ -152,7 +153,16 @@ numbers("neuro_gym", NG_TRAIN, "--checkpoint-every", ("0", "-5"))
 numbers("neuro_gym", NG_TRAIN, "--threads", ("0", "-1"))
 numbers("neuro_gym", NG_TRAIN, "--target", ("nan", "inf", "-0.5", "0", "1.5"))
 add("neuro_gym", "train --device bogus", (*NG_TRAIN, "--device", "bogus"), category="choice")
-for kind in ("empty", "garbage", "npz_wrong_keys", "npz_nan", "npz_mismatch", "malicious_npz", "text_file"):
+for kind in (
+    "empty",
+    "garbage",
+    "npz_wrong_keys",
+    "npz_nan",
+    "npz_mismatch",
+    "malicious_npz",
+    "text_file",
+    "npz_forged_shape",
+):
     add("neuro_gym", f"train --task-file {kind}", (*NG_TRAIN, "--task-file", "{bad}"), f"make:{kind}",
         category="malicious checkpoint" if "malicious" in kind else "malformed input file")  # fmt: skip
 add(
@@ -205,7 +215,7 @@ numbers("early_inference", EI_TRAIN, "--epochs", ("0", "-1"))
 numbers("early_inference", EI_TRAIN, "--threads", ("0", "-1"))
 numbers("early_inference", EI_TRAIN, "--prefix-length", ("nan", "-10", "7"))
 add("early_inference", "train --device bogus", (*EI_TRAIN, "--device", "bogus"), category="choice")
-for kind in ("empty", "garbage", "npz_wrong_keys", "truncated_data", "malicious_npz", "text_file"):
+for kind in ("empty", "garbage", "npz_wrong_keys", "truncated_data", "malicious_npz", "text_file", "npz_forged_shape"):
     add("early_inference", f"train --data {kind}", (*EI_TRAIN, "--data", "{bad}"), f"make:{kind}",
         category="malicious checkpoint" if "malicious" in kind else "malformed input file")  # fmt: skip
 add("early_inference", "train --data missing", (*EI_TRAIN, "--data", "{in}/nope.npz"), category="malformed input file")
@@ -314,6 +324,26 @@ folders("workflow_rl", WF_BENCH, "--out")
 numbers("workflow_rl", WF_RLLIB, "--iterations", ("0",), name="rllib")
 numbers("workflow_rl", WF_RLLIB, "--seed", ("-1",), name="rllib")
 
+# ---------------------------------------------------------------- every train command: outputs and checkpoints
+# The folder each train command claims (one run at a time) and the log it appends to.
+RUN_FOLDERS = {"neuro_gym": "ck", "hd_ring_attractor": "ck", "early_inference": "run", "ppo_trading": "r/42",
+               "workflow_rl": "wf"}  # fmt: skip
+APPENDED_LOGS = {
+    "neuro_gym": "ck/log.csv",
+    "early_inference": "run/log.csv",
+    "ppo_trading": "r/42/training_log.csv",
+    "workflow_rl": "wf/episodes.csv",
+}  # fmt: skip (hd_ring_attractor appends to no file)
+for _package, _base in BASES.items():
+    for _where in OWN_CHECKPOINTS[_package]:
+        add(_package, f"{_base[0]} {_where} bits flipped", _base, f"plant:{_where}:bitflip",
+            category="corrupted checkpoint")  # fmt: skip
+    add(_package, f"{_base[0]} folder held by another run", _base, f"locked:{RUN_FOLDERS[_package]}",
+        category="concurrent run")  # fmt: skip
+    if _package in APPENDED_LOGS:
+        add(_package, f"{_base[0]} {APPENDED_LOGS[_package]} is a symlink", _base,
+            f"plant:{APPENDED_LOGS[_package]}:symlink", category="symlinked output")  # fmt: skip
+
 # A few rows also run as real `python -m` processes (exit status, stderr and tracebacks as a shell sees them).
 SUBPROCESS_ROWS = [
     "neuro_gym:train --seed '-1'",
@@ -322,6 +352,8 @@ SUBPROCESS_ROWS = [
     "ppo_trading:train csv empty",
     "workflow_rl:train --checkpoint-dir read-only".replace("--checkpoint-dir", "--out"),
     "ppo_trading:train --seed 2**32-1 (x1000 overflows)",
+    "hd_ring_attractor:train ck/last.pt bits flipped",
+    "workflow_rl:train folder held by another run",
 ]
 
 _ids = [row.id for row in ROWS]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,9 @@ from bad_input_runner import (
     MARKER_NAME,
     Outcome,
     bad_csv,
+    bit_flipped_checkpoint,
     changed_files,
+    hold_run_folder,
     malicious_npz,
     malicious_pickle,
     malicious_sb3_zip,
@@ -47,6 +52,12 @@ def _make(kind: str, path: Path, assets: dict[str, Path], marker: Path) -> Path:
         np.savez(path, inputs=np.full((4, 2), np.nan), labels=np.array([0, 1, 1, 0]))
     elif kind == "npz_mismatch":
         np.savez(path, inputs=np.zeros((4, 2)), labels=np.array([0, 1, 1]))
+    elif kind == "npz_forged_shape":  # 200 bytes declaring shape (1e11, 4): 3.2 TB if believed
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 4)})
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("inputs.npy", header.getvalue() + bytes(16))
+            archive.writestr("labels.npy", header.getvalue() + bytes(16))
     elif kind == "truncated_data":
         truncated_copy(assets["data"], path)
     elif kind == "malicious_npz":
@@ -79,6 +90,13 @@ def _plant(where: Path, kind: str, row: Row, assets: dict[str, Path], marker: Pa
     elif kind == "folder":
         where.mkdir()
         (where / "x").write_text("not a checkpoint")
+    elif kind == "bitflip":
+        bit_flipped_checkpoint(where, row.package)
+    elif kind == "symlink":  # a log planted as a link to a file outside the run folder
+        out = next(parent for parent in where.parents if parent.name == "out")
+        outside = out.parent / "in" / "outside.csv"
+        outside.write_text("somebody else's file\n")
+        where.symlink_to(outside)
     else:
         raise ValueError(f"unknown plant kind {kind!r}")
 
@@ -101,6 +119,8 @@ def _prepare(row: Row, root: Path, assets: dict[str, Path], mounts: list[Path]) 
         elif kind == "plant":
             where, _, what = arg.rpartition(":")
             _plant(root / "out" / where, what, row, assets, marker)
+        elif kind == "locked":
+            mounts.append(hold_run_folder(root / "out" / arg))
         elif kind in ("ro", "full"):
             reason = (mount_readonly if kind == "ro" else mount_full)(values[kind])
             if reason is not None:
@@ -122,7 +142,11 @@ def row_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: p
     monkeypatch.setenv("MPLBACKEND", "Agg")
     yield tmp_path, mounts
     for mount in mounts:
-        unmount(mount)
+        if isinstance(mount, subprocess.Popen):
+            mount.kill()
+            mount.wait()
+        else:
+            unmount(mount)
 
 
 def _judge(outcome: Outcome) -> None:

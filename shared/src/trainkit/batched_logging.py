@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import csv
 import io
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from trainkit.atomic import atomic_write
+from trainkit.atomic import atomic_write, open_append, refuse_link
 from trainkit.errors import CSVHeaderError
 from trainkit.tensorboard import TensorBoardSink
 
@@ -26,7 +27,8 @@ _sigterm_installed = False
 
 def _flush_open_loggers() -> None:
     for logger in list(_open_loggers):
-        logger.close()
+        with contextlib.suppress(OSError):  # a full disk at exit: the run already said so in one line
+            logger.close()
 
 
 def _on_sigterm(previous: Any):
@@ -59,7 +61,7 @@ def truncate_csv_rows(path: str | os.PathLike[str], keep_rows: int) -> int:
     A resumed run replays what came after its checkpoint, so those rows go rather than appear twice.
     A torn last line from a hard kill goes too. The rewrite is atomic.
     """
-    path = Path(path)
+    path = refuse_link(path)
     if keep_rows < 0:
         raise ValueError(f"keep_rows must be >= 0, got {keep_rows}")
     if not path.exists():
@@ -128,6 +130,7 @@ class BatchedCSVLogger:
         return out.getvalue()
 
     def _prepare_file(self, keep_rows: int | None) -> None:
+        refuse_link(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists() or self.path.stat().st_size == 0:
             self._append(self._header_line())
@@ -166,10 +169,15 @@ class BatchedCSVLogger:
             handle.truncate(data.rfind(b"\n") + 1)
 
     def _append(self, text: str) -> None:
-        with open(self.path, "a", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open_append(self.path) as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            if exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, os.fspath(self.path)) from exc
+            raise
 
     def log(self, row: Mapping[str, Any]) -> None:
         """Queue one row; unknown keys are an error, missing keys are written empty."""

@@ -1,13 +1,16 @@
 """Atomic checkpoints that say what they are: a crash during a save never destroys the previous one,
 and loading never executes code (``torch.load(weights_only=True)``).
 
-Each file records the trainkit format version and, when given, the ``package`` that wrote it and its
-``kind`` ("train_state", "policy", ...). ``load_checkpoint(path, package=..., kind=...)`` refuses any other
+Each file records the trainkit format version, a sha256 of its content (every tensor's bytes, dtype and
+shape, and every other value), and, when given, the ``package`` that wrote it and its ``kind``
+("train_state", "policy", ...). Loading recomputes the hash, so flipped bits inside a still-valid zip are
+one line, not silently wrong weights. ``load_checkpoint(path, package=..., kind=...)`` refuses any other
 with one :class:`CheckpointError` line; :func:`require` reads a key of the right type the same way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -23,6 +26,8 @@ __all__ = [
     "FORMAT_KEY",
     "FORMAT_VERSION",
     "ModelCheckpoint",
+    "content_hash",
+    "last_checkpoint_path",
     "latest_checkpoint",
     "load_checkpoint",
     "require",
@@ -30,10 +35,40 @@ __all__ = [
 ]
 
 FORMAT_KEY = "trainkit_checkpoint"
-FORMAT_VERSION = 2  # 2 added "package" and "kind"; version 1 files load when no identity is asked for
-_READABLE_VERSIONS = (1, 2)
+# 2 added "package" and "kind" (version 1 files load when no identity is asked for); 3 added "sha256"
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
 _STEP_IN_NAME = re.compile(r"(\d+)")
 T = TypeVar("T")
+_last_checkpoint: Path | None = None
+
+
+def _feed(digest: Any, value: Any) -> None:
+    """Add ``value`` to ``digest`` in an order and encoding that a save and a load agree on."""
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"T{value.dtype}{tuple(value.shape)}".encode())
+        if flat.numel():
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for key, item in value.items():  # pickle keeps insertion order, so a load sees the save's order
+            _feed(digest, key)
+            _feed(digest, item)
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        text = repr(value)
+        digest.update(f"V{type(value).__name__}:{len(text)}:{text}".encode())
+
+
+def content_hash(state: Mapping[str, Any]) -> str:
+    """The sha256 (hex) of a checkpoint's state: tensors by bytes, dtype and shape, the rest by ``repr``."""
+    digest = hashlib.sha256()
+    _feed(digest, dict(state))
+    return digest.hexdigest()
 
 
 def save_checkpoint(
@@ -51,10 +86,31 @@ def save_checkpoint(
     for name, value in (("package", package), ("kind", kind)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-    payload = {FORMAT_KEY: FORMAT_VERSION, "package": package, "kind": kind, "state": dict(state)}
+    state = dict(state)
+    payload = {
+        FORMAT_KEY: FORMAT_VERSION,
+        "package": package,
+        "kind": kind,
+        "sha256": content_hash(state),
+        "state": state,
+    }
+    global _last_checkpoint
     with atomic_write(path, "wb") as handle:
-        torch.save(payload, handle)
-    return Path(path)
+        try:
+            torch.save(payload, handle)
+        except RuntimeError as exc:
+            # torch wraps a failed write (disk full, file-size limit) in a RuntimeError: give the OSError
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, OSError):
+                raise OSError(cause.errno, cause.strerror, os.fspath(path)) from exc
+            raise
+    _last_checkpoint = Path(path)
+    return _last_checkpoint
+
+
+def last_checkpoint_path() -> Path | None:
+    """The checkpoint this process saved or loaded last (None before any): what a rerun resumes from."""
+    return _last_checkpoint
 
 
 def _read(path: Path, map_location: str | torch.device) -> dict[str, Any]:
@@ -71,6 +127,11 @@ def _read(path: Path, map_location: str | torch.device) -> dict[str, Any]:
         or not isinstance(payload.get("state"), dict)
     ):
         raise CheckpointError(f"{path}: not a trainkit checkpoint (foreign or unknown format)")
+    if payload[FORMAT_KEY] >= 3 and payload.get("sha256") != content_hash(payload["state"]):
+        raise CheckpointError(
+            f"{path}: the checkpoint's content does not match its sha256 (corrupted on disk?); "
+            "restore it or start a new output folder"
+        )
     return payload
 
 
@@ -83,8 +144,9 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` with ``torch.load(weights_only=True)``.
 
-    A missing, truncated, unsafe or foreign file, or one whose recorded ``package``/``kind`` differs
-    from the one asked for, raises a one-line :class:`CheckpointError`.
+    A missing, truncated, unsafe or foreign file, one whose content no longer matches its recorded
+    sha256, or one whose recorded ``package``/``kind`` differs from the one asked for, raises a one-line
+    :class:`CheckpointError`.
     """
     path = Path(path)
     payload = _read(path, map_location)
@@ -96,6 +158,8 @@ def load_checkpoint(
             raise CheckpointError(f"{path}: the checkpoint does not record its {name}; expected {wanted!r}")
         if found != wanted:
             raise CheckpointError(f"{path}: a {name} {found!r} checkpoint, not {wanted!r}")
+    global _last_checkpoint
+    _last_checkpoint = path
     return payload["state"]
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 from trainkit import validate
+from trainkit.checkpoint import last_checkpoint_path
 from trainkit.errors import TrainkitError
 
 __all__ = [
@@ -56,8 +57,9 @@ EXIT_INTERRUPTED = 130
 DEFAULT_THREADS = 1
 HANDLER_KEY = "_trainkit_handler"
 # OS errors a user fixes (space, permissions), not bugs: one line instead of a traceback.
-_USER_OS_ERRORS = {
-    errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR, errno.EEXIST
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file-size limit (ulimit -f) is hit
+_USER_OS_ERRORS = _NO_SPACE | {
+    errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ELOOP
 }  # fmt: skip
 
 Handler = Callable[[argparse.Namespace], "int | None"]
@@ -121,6 +123,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _user_os_error(exc: OSError) -> str:
+    if exc.errno in _NO_SPACE:
+        last = last_checkpoint_path()
+        resume = f"the last checkpoint is {last}" if last else "this run wrote no checkpoint yet"
+        return f"no space left writing {exc.filename or 'a file'} ({exc.strerror}); {resume}"
     where = f": {exc.filename}" if exc.filename else ""
     return f"{exc.strerror or _one_line(exc)}{where}"
 

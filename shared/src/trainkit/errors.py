@@ -19,3 +19,7 @@ class CheckpointError(TrainkitError):
 
 class CSVHeaderError(TrainkitError):
     """An existing CSV log whose header does not match the logger's fields."""
+
+
+class OutputError(TrainkitError):
+    """An output we must not write: a folder another run holds, or a log planted as a symbolic link."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from early_inference import simulators
 from trainkit import ConfigError, DataError, atomic_write, progress_bar
+from trainkit.npz import load_npz
 
 __all__ = [
     "CONFIG",
@@ -227,8 +228,7 @@ def load_dataset(path: str | os.PathLike[str], expected_config: Mapping[str, Any
     if not path.is_file():
         raise DataError(f"{path}: no such dataset; run `python -m early_inference generate` first")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        arrays = load_npz(path)
         config = json.loads(str(arrays["config_json"]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # EOF: empty; BadZip: truncated
         raise DataError(f"{path}: not an early_inference dataset ({type(exc).__name__}: {exc})") from exc

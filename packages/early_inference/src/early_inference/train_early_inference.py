@@ -45,7 +45,7 @@ from trainkit import (
     resolve_device,
     seed_everything,
 )
-from trainkit.atomic import remove_stale_temp_files
+from trainkit.run_folder import claim_run_folder
 
 __all__ = [
     "CONFIG",
@@ -235,7 +235,7 @@ def train(
         ModelCheckpoint(run_dir, save_top_k=1, save_last=False, package=PACKAGE, kind=KIND) if run_dir else None
     )
     if run_dir:
-        remove_stale_temp_files(run_dir)
+        claim_run_folder(run_dir)
     latest = checkpoints.latest() if checkpoints else None
     if latest is not None:
         run.restore(load_checkpoint(latest, package=PACKAGE, kind=KIND), latest)

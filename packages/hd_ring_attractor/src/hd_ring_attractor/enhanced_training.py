@@ -32,7 +32,7 @@ from trainkit import (
     save_checkpoint,
     seed_everything,
 )
-from trainkit.atomic import remove_stale_temp_files
+from trainkit.run_folder import claim_run_folder
 from trainkit.tensorboard import TensorBoardSink
 
 logger = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ class AdamCosineTrainer:
         for path in (last, self.checkpoint_dir / BEST_CHECKPOINT):
             if path.exists() and not path.is_file():
                 raise CheckpointError(f"{path} is not a file; move it away or use another checkpoint_dir")
-        remove_stale_temp_files(self.checkpoint_dir)
+        claim_run_folder(self.checkpoint_dir)
         if self.config["resume"] and last.is_file():
             start_epoch = self.load_checkpoint(last)
         if self.early_stopping.stopped:

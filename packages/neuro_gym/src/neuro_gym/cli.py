@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from neuro_gym.circuit import Circuit
 from neuro_gym.profiles import PROFILES, get_profile
 from neuro_gym.smart_trainer import checkpointed_epochs, train_relentless
 from neuro_gym.tasks import sequence_task, validate_task_data, xor_task
-from trainkit import BatchedCSVLogger, DataError, progress_bar, resolve_device, seed_everything
+from trainkit import BatchedCSVLogger, progress_bar, resolve_device, seed_everything
 from trainkit import cli as trainkit_cli
-from trainkit.atomic import remove_stale_temp_files
 from trainkit.cli import Command, add_common_arguments
 from trainkit.harness import DEFAULT_PRESET, add_bench_arguments, default_out, run_bench
+from trainkit.npz import load_npz
+from trainkit.run_folder import claim_run_folder
 from trainkit.validate import ValidationError, existing_file, output_dir, positive_float, positive_int, probability
 
 LOG_FIELDS = [
@@ -41,11 +40,7 @@ LOG_FIELDS = [
 
 def _load_task_file(path: Path) -> dict[str, Any]:
     """An .npz with `inputs` and `labels` (optionally eval_inputs/eval_labels, num_classes)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            task = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # empty, truncated or not an .npz
-        raise DataError(f"{path}: not a readable .npz task file ({exc})") from None
+    task: dict[str, Any] = dict(load_npz(path))
     if "num_classes" in task:
         task["num_classes"] = int(task["num_classes"])
     task.setdefault("name", path.stem)
@@ -72,7 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_name = f"{task.get('name', args.task)}-{profile.name}-seed{args.seed}"
     checkpoint_dir = args.checkpoint_dir or Path("checkpoints") / "neuro_gym" / run_name
     circuit, task = Circuit.for_task(task, profile, args.seed, device)
-    remove_stale_temp_files(checkpoint_dir, recursive=True)
+    claim_run_folder(checkpoint_dir, recursive=True)
     status: dict[str, Any] = {}
     samples = len(task["labels"])
     with (

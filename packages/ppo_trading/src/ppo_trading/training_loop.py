@@ -56,7 +56,7 @@ from trainkit import (
     require,
     save_checkpoint,
 )
-from trainkit.atomic import remove_stale_temp_files
+from trainkit.run_folder import claim_run_folder
 
 LOG_FIELDS = [
     "iteration",
@@ -241,7 +241,7 @@ def _open_run(run_dir: Path, config: TrainingConfig, data_hash: str) -> dict[str
     """A fresh state, or the checked state of the run this folder holds."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "iterations").mkdir(exist_ok=True)
-    remove_stale_temp_files(run_dir, recursive=True)
+    claim_run_folder(run_dir, recursive=True)
     state: dict[str, Any] = {"completed": 0, "best_model": None, "best_sha256": None, "log_rows": 0, "iterations": []}
     if (run_dir / "progress.pt").exists():
         state = read_progress(run_dir / "progress.pt", run_dir, config, data_hash)

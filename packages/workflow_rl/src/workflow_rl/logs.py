@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trainkit import BatchedCSVLogger, CSVHeaderError, DataError
+from trainkit.atomic import open_append, refuse_link
 from trainkit.tensorboard import TensorBoardSink
 from workflow_rl.sim import EPISODE_STEPS
 
@@ -55,7 +56,7 @@ class EpisodeCSVWriter:
     """Write one row and flush it, every episode (the original trainer's logging)."""
 
     def __init__(self, path: str | os.PathLike[str], fieldnames: Sequence[str]) -> None:
-        self.path = Path(path)
+        self.path = refuse_link(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         if not fresh:
@@ -63,7 +64,7 @@ class EpisodeCSVWriter:
                 found = next(csv.reader(existing), [])
             if found != list(fieldnames):
                 raise CSVHeaderError(f"{self.path}: existing header {found} differs from {list(fieldnames)}")
-        self._handle = open(self.path, "a", newline="")  # noqa: SIM115 (kept open for the run)
+        self._handle = open_append(self.path)  # kept open for the run
         self._writer = csv.DictWriter(self._handle, fieldnames=list(fieldnames), lineterminator="\n")
         if fresh:
             self._writer.writeheader()
@@ -144,6 +145,7 @@ def trim_episode_log(path: Path, episodes: int) -> int:
     Rows logged after the last checkpoint are replayed by the resumed run, so they are dropped here
     instead of being duplicated. A torn last line from a hard kill is dropped too.
     """
+    refuse_link(path)
     if not path.exists():
         return 0
     text = path.read_text()

@@ -31,7 +31,7 @@ from trainkit import (
     save_checkpoint,
     seed_everything,
 )
-from trainkit.atomic import remove_stale_temp_files
+from trainkit.run_folder import claim_run_folder
 from workflow_rl.agents import ActorCritic, FusedActorCritic, make_agent
 from workflow_rl.config import TrainConfig, TrainResult
 from workflow_rl.logs import default_log_dir, log_evaluation, open_episode_log, trim_episode_log
@@ -106,7 +106,7 @@ def train(config: TrainConfig, backend: SearchBackend | None = None, show_progre
         else default_log_dir("fast" if config.engine == "batched" else "original")
     )
     out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(out)
+    claim_run_folder(out)
     backend = backend or LocalBackend()
     if backend.isolated and config.engine != "batched":
         raise ConfigError("a backend that runs trials in other processes needs the fast trainer (batched engine)")
