@@ -13,6 +13,7 @@ from ppo_trading.bench import PRESETS, bench_data
 from ppo_trading.data import generate_synthetic_xauusd, load_ohlc
 from ppo_trading.instruments import resolve_costs
 from ppo_trading.reporting import block_bootstrap_ci, compare_to_buy_and_hold, equity_stats
+
 from trainkit import DataError
 
 
@@ -71,9 +72,10 @@ def _write_daily_epoch(path, n):
 
 def test_a_small_daily_epoch_file_trains_end_to_end_and_reports_a_verdict(tmp_path, capsys):
     csv = _write_daily_epoch(tmp_path / "SPY_daily.csv", 1_200)
+    # the costs are named: never guessed from "SPY" in the name
     argv = ["--data_path", str(csv), "--preset", "ci", "--seed", "1", "--results_dir", str(tmp_path / "r"),
             "--total_timesteps", "256", "--min_timesteps", "256", "--eval_freq", "256",
-            "--instrument", "equity"]  # fmt: skip  (the costs are named: never guessed from "SPY" in the name)
+            "--instrument", "equity"]  # fmt: skip
     assert train_ppo_optimized.main(argv) == 0
     out = capsys.readouterr().out
     assert "verdict: the agent" in out and "buy-and-hold net of costs" in out
