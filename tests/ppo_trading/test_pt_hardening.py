@@ -240,7 +240,9 @@ def test_synthetic_bars_are_named_in_the_verdict_and_every_result_json_is_strict
         _strict(path)
     assert "resuming" not in err
     run = _train(tmp_path, copy)  # the same command again: every iteration is done, it says so
-    assert f"resuming {run}: 1 of 1 walk-forward iterations done" in capsys.readouterr().err
+    assert f"resuming {run}: 1 of 1 walk-forward iterations done (progress.pt), evaluating the test block again" in (
+        capsys.readouterr().err
+    )
 
 
 def test_market_bars_with_a_bad_tick_train_with_named_costs_a_warning_and_strict_json(tmp_path, capsys):

@@ -187,7 +187,7 @@ def _validate(df: pd.DataFrame, path: str | os.PathLike[str], first_line: int) -
         if bad.size:
             column = rule.split()[0]
             value = df[column if column in df else "close"].iloc[bad[0]] if column != "timestamps" else None
-            shown = "" if value is None or column == "prices" else f" (got {value!r})"
+            shown = "" if value is None or column == "prices" else f" (got {float(value):g})"
             raise _fail(path, int(bad[0]) + first_line, rule + shown)
     if np.ptp(prices) == 0:
         rule = f"every price of all {len(df)} bars is {prices[0, 0]:g}: constant prices, nothing to learn"

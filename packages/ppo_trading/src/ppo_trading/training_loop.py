@@ -278,8 +278,10 @@ def train_walk_forward_optimized(
     state = _open_run(run_dir, config, data_hash)
     resumed_from = state["completed"]
     if resumed_from and config.verbose:
-        print(f"resuming {run_dir}: {resumed_from} of {len(split.windows)} walk-forward iterations done "
-              f"(progress.pt), continuing at iteration {resumed_from}", file=sys.stderr)  # fmt: skip
+        n = len(split.windows)
+        then = f"continuing at iteration {resumed_from}" if resumed_from < n else "evaluating the test block again"
+        print(f"resuming {run_dir}: {resumed_from} of {n} walk-forward iterations done (progress.pt), {then}",
+              file=sys.stderr)  # fmt: skip
     # Rows of an iteration killed before its checkpoint are dropped: that iteration is trained again below.
     logger = BatchedCSVLogger(run_dir / "training_log.csv", LOG_FIELDS, batch_size=64, keep_rows=state["log_rows"],
                               tensorboard_dir=_walk_forward_tensorboard(config), step_field="iteration")  # fmt: skip
