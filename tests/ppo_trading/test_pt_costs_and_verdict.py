@@ -14,6 +14,8 @@ from ppo_trading.data import generate_synthetic_xauusd, load_ohlc
 from ppo_trading.instruments import resolve_costs
 from ppo_trading.reporting import block_bootstrap_ci, compare_to_buy_and_hold, equity_stats
 
+from trainkit import DataError
+
 
 def _bars(n: int, scale: float = 1.0) -> pd.DataFrame:
     df = generate_synthetic_xauusd(n, seed=7)
@@ -31,7 +33,10 @@ def test_instrument_defaults_flags_and_the_price_scale_warning():
     filled, costs = resolve_costs(eurusd, "EURUSD_H1.csv")
     assert costs.instrument == "fx" and costs.point == 1e-5 and costs.spread_source == "instrument default"
     assert (filled["spread"] == 10.0).all() and costs.warning is None
-    _, wrong = resolve_costs(eurusd, "EURUSD_H1.csv", instrument="xauusd")  # the case: gold's point on FX
+    # the case: gold's point on FX; with gold's default spread that is a 17% spread, refused
+    with pytest.raises(DataError, match="check --instrument/--point_size"):
+        resolve_costs(eurusd, "EURUSD_H1.csv", instrument="xauusd")
+    _, wrong = resolve_costs(eurusd, "EURUSD_H1.csv", instrument="xauusd", spread_points=1)
     assert wrong.warning is not None and "--point_size" in wrong.warning
     _, flagged = resolve_costs(gold, "x.csv", "xauusd", point_size=0.01, spread_points=3, slippage_points=0,
                                commission_bps=2)  # fmt: skip
@@ -67,8 +72,10 @@ def _write_daily_epoch(path, n):
 
 def test_a_small_daily_epoch_file_trains_end_to_end_and_reports_a_verdict(tmp_path, capsys):
     csv = _write_daily_epoch(tmp_path / "SPY_daily.csv", 1_200)
+    # the costs are named: never guessed from "SPY" in the name
     argv = ["--data_path", str(csv), "--preset", "ci", "--seed", "1", "--results_dir", str(tmp_path / "r"),
-            "--total_timesteps", "256", "--min_timesteps", "256", "--eval_freq", "256"]  # fmt: skip
+            "--total_timesteps", "256", "--min_timesteps", "256", "--eval_freq", "256",
+            "--instrument", "equity"]  # fmt: skip
     assert train_ppo_optimized.main(argv) == 0
     out = capsys.readouterr().out
     assert "verdict: the agent" in out and "buy-and-hold net of costs" in out

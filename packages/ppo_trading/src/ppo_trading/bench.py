@@ -56,7 +56,7 @@ PRESETS = {
     # the original's geometry (2,000 / 500) and the design document's 50,000-step T_0
     "full": BenchPreset(20_000, 8, 2_000, 500, 50_000, 5_120, 5, 16_384),
     # quick's sizes on the last 1,400 hourly bars of real EURUSD (data/README.md: gym-anytrading, MIT)
-    "real": BenchPreset(1_400, 3, 400, 140, 2_560, 256, 5, 4_096, REAL_DATA_FILE),
+    "real": BenchPreset(1_400, 3, 400, 140, 2_560, 256, 5, 4_096, REAL_DATA_FILE, "fx"),
 }
 WARMUP = BenchPreset(1_000, 2, 400, 100, 256, 256, 1, 512)
 DESIGN_CLAIM = DesignClaim(5.0, 10.0, "design document 002: 40-50 -> 5-10 minutes per iteration, 5-10x")
@@ -101,14 +101,14 @@ def bench_data(preset: BenchPreset) -> tuple[pd.DataFrame, dict[str, Any], str]:
     if preset.data_file is None:
         df = generate_synthetic_xauusd(preset.bars, BENCH_DATA_SEED)
         source = f"generate_synthetic_xauusd({preset.bars}, seed={BENCH_DATA_SEED})"
-        path = "XAUUSDm_synthetic.csv"
+        path = "generate_synthetic_xauusd"
     else:
         path = validate.existing_file(_in_checkout(preset.data_file))
         full = load_ohlc(path)
         df = full.iloc[-preset.bars :].reset_index(drop=True)
         df.attrs.update(full.attrs)
         source = f"the last {preset.bars} bars of {preset.data_file}"
-    df, costs = resolve_costs(df, path)
+    df, costs = resolve_costs(df, path, preset.instrument)
     data = {"point_size": costs.point, "slippage_points": costs.slippage_points,
             "commission_bps": costs.commission_bps, "bars_per_year": round(bars_per_year(df["time"]), 3)}  # fmt: skip
     return df, data, f"{source}; costs {costs.instrument} (point {costs.point:g}, spread from {costs.spread_source})"
@@ -174,7 +174,7 @@ def build_spec(ctx: BenchContext) -> BenchSpec:
         if preset.data_file is None:  # the shipped real file at the same sizes, so the table has both
             # the real file has 6,225 bars: larger presets (full) use the `real` preset's sizes for this row
             fits = preset.bars <= PRESETS["real"].bars
-            real = dataclasses.replace(preset if fits else PRESETS["real"], data_file=REAL_DATA_FILE)
+            real = dataclasses.replace(preset if fits else PRESETS["real"], data_file=REAL_DATA_FILE, instrument="fx")
             datasets["real"] = run_dataset(*bench_data(real), real, ctx.seeds, ctx.threads, device, cache.name)
         return {
             "datasets": datasets_comparison(datasets),

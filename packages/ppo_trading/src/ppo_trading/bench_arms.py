@@ -30,6 +30,7 @@ class BenchPreset:
     seeds: int
     throughput_steps: int  # env steps per set-up in the throughput comparison
     data_file: str | None = None  # a real OHLC file (its last ``bars`` bars); None = synthetic bars
+    instrument: str = "xauusd"  # the cost model, named: never guessed from the file
 
 
 # name -> (base mode, overrides, description); each arm adds one change to the arm before it.

@@ -13,6 +13,7 @@ from ppo_trading.data import generate_synthetic_xauusd, write_ohlc_csv
 from ppo_trading.datasets_report import add_arguments as add_report_arguments
 from ppo_trading.datasets_report import report_command
 from ppo_trading.features import clear_optimization_cache
+from ppo_trading.provenance import write_provenance
 from ppo_trading.scaling import add_arguments as add_scaling_arguments
 from ppo_trading.scaling import scaling_command
 from ppo_trading.train_arguments import add_train_arguments
@@ -51,7 +52,8 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     path = write_ohlc_csv(generate_synthetic_xauusd(args.n_bars, args.seed), args.out)
-    print(f"wrote {args.n_bars} bars to {path}")
+    marker = write_provenance(path, args.n_bars, args.seed)
+    print(f"wrote {args.n_bars} synthetic bars to {path} (provenance: {marker})")
     return 0
 
 

@@ -10,14 +10,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ppo_trading.timestamps import parse_timestamps
+from ppo_trading.timestamps import bar_spacing, large_gaps, parse_timestamps
 from trainkit import DataError, atomic_write
 
 __all__ = [
     "BARS_PER_YEAR",
+    "BOUNDS",
     "COLUMNS",
+    "JUMP_LOG_RETURN",
     "POINT",
     "data_sha256",
+    "data_warnings",
     "generate_synthetic_xauusd",
     "load_ohlc",
     "write_ohlc_csv",
@@ -35,6 +38,12 @@ _VOLUME_NAMES = ("volume", "tickvol", "tick_volume", "vol", "real_volume")
 _KNOWN = {*_TIME_NAMES, *_VOLUME_NAMES, "open", "high", "low", "close", "spread"}
 _SEPARATORS = (",", ";", "\t")
 _CLOCK = r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$"
+# Sane magnitudes, checked on every row before any work: a price outside them is a unit or export error
+# (1e-200 or 1e200 overflow the features), a spread of 1e9 points or more is no quote, and volume counts.
+BOUNDS = {"price": (1e-8, 1e9), "spread": (0.0, 1e9), "volume": (0.0, 1e15)}
+# A bar whose close (or open) is more than e^0.5 (x1.65 or x0.61) from the close before is reported by row:
+# 15-minute gold moves well under 1% a bar and a daily stock's worst crash days are below this.
+JUMP_LOG_RETURN = 0.5
 
 
 def _fail(path: str | os.PathLike[str], row: int | None, rule: str) -> DataError:
@@ -64,19 +73,36 @@ def _headerless_names(first: list[str]) -> list[str]:
     return base + extras[count]
 
 
+def _refuse_nul(path: Path, data: bytes, first: str) -> None:
+    """A NUL byte hides a column name or a value from pandas (a header's ``vol\\x00ume`` silently zeroed the
+    volume): refuse, naming the line and, in the first line, the field."""
+    at = data.find(b"\x00")
+    if at < 0:
+        return
+    line = data.count(b"\n", 0, at) + 1
+    field = next((f for f in first.split(max(_SEPARATORS, key=first.count)) if "\x00" in f), None)
+    what = f"column name {field!r}" if line == 1 and field is not None else "a value"
+    raise _fail(path, line, f"{what} contains a NUL byte; re-export the file as plain text")
+
+
 def _read_table(path: Path) -> tuple[pd.DataFrame, int]:
     """The raw table as strings, with lower-case names, and the file line of its first data row."""
     try:
         line = _first_line(path)
     except UnicodeDecodeError:
         raise _fail(path, None, "not a readable CSV (not UTF-8 text)") from None
+    data = path.read_bytes()
+    _refuse_nul(path, data, line)
     sep = max(_SEPARATORS, key=line.count)
     fields = [f.strip().strip('"').lower().lstrip("<").rstrip(">") for f in line.split(sep)]
     header = any(f in _KNOWN for f in fields)
+    duplicated = sorted({f for f in fields if fields.count(f) > 1 and f})
+    if header and duplicated:
+        raise _fail(path, 1, f"duplicate column(s) {duplicated} in the header; keep one of each")
     try:
         # Parsed from memory: pandas' C reader turns a read() interrupted by Ctrl-C into a ParserError, which
         # would be reported as "not a readable CSV"; Python's read_bytes retries and raises KeyboardInterrupt.
-        raw = pd.read_csv(io.BytesIO(path.read_bytes()), sep=sep, header=0 if header else None, dtype=str,
+        raw = pd.read_csv(io.BytesIO(data), sep=sep, header=0 if header else None, dtype=str,
                           skipinitialspace=True, encoding="utf-8-sig", skip_blank_lines=True)  # fmt: skip
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -133,25 +159,65 @@ def load_ohlc(path: str | os.PathLike[str], date_format: str = "auto") -> pd.Dat
         out[name] = values.astype(float)
     _validate(out, path, first_line)
     out.attrs["has_spread"] = "spread" in columns
+    out.attrs["first_line"] = first_line
     return out
 
 
 def _validate(df: pd.DataFrame, path: str | os.PathLike[str], first_line: int) -> None:
     prices = df[["open", "high", "low", "close"]].to_numpy()
+    (p_low, p_high), (_, s_high), (_, v_high) = BOUNDS["price"], BOUNDS["spread"], BOUNDS["volume"]
+    spread, volume = df["spread"].to_numpy(), df["volume"].to_numpy()
     rules = [
         (~np.isfinite(prices).all(axis=1), "prices must be finite"),
         ((prices <= 0).any(axis=1), "prices must be positive"),
+        (((prices < p_low) | (prices > p_high)).any(axis=1), f"prices must lie in [{p_low:g}, {p_high:g}]"),
+        (~np.isfinite(spread), "spread must be finite"),
+        (spread < 0, "spread must be >= 0"),
+        (spread >= s_high, f"spread must be below {s_high:g} points"),
+        (~np.isfinite(volume), "volume must be finite"),
+        (volume < 0, "volume must be >= 0"),
+        (volume > v_high, f"volume must be at most {v_high:g}"),
         (df["high"].to_numpy() < np.maximum(df["open"], df["close"]).to_numpy(), "high must be >= max(open, close)"),
         (df["low"].to_numpy() > np.minimum(df["open"], df["close"]).to_numpy(), "low must be <= min(open, close)"),
-        ((df["spread"] < 0).to_numpy(), "spread must be >= 0"),
-        ((df["volume"] < 0).to_numpy(), "volume must be >= 0"),
     ]
     steps = df["time"].diff().dt.total_seconds().to_numpy()[1:]
     rules.append((np.concatenate([[False], steps <= 0]), "timestamps must be sorted and unique"))
     for broken, rule in rules:
         bad = np.flatnonzero(broken)
         if bad.size:
-            raise _fail(path, int(bad[0]) + first_line, rule)
+            column = rule.split()[0]
+            value = df[column if column in df else "close"].iloc[bad[0]] if column != "timestamps" else None
+            shown = "" if value is None or column == "prices" else f" (got {float(value):g})"
+            raise _fail(path, int(bad[0]) + first_line, rule + shown)
+    if np.ptp(prices) == 0:
+        rule = f"every price of all {len(df)} bars is {prices[0, 0]:g}: constant prices, nothing to learn"
+        raise _fail(path, None, rule)
+
+
+def data_warnings(df: pd.DataFrame, path: str | os.PathLike[str]) -> list[str]:
+    """One line per suspicious bar that the rules let through: a jump beyond :data:`JUMP_LOG_RETURN` (a bad
+    tick?) or a gap in the timestamps longer than a weekend or holiday (missing data). Rows are file lines."""
+    first_line = int(df.attrs.get("first_line", 2))
+    close = df["close"].to_numpy(float)
+    jumps = np.maximum(np.abs(np.diff(np.log(close))), np.abs(np.log(df["open"].to_numpy(float)[1:] / close[:-1])))
+    lines, rows, gaps = [], np.flatnonzero(jumps > JUMP_LOG_RETURN) + 1, large_gaps(df["time"])
+    for i in rows[:3]:
+        lines.append(
+            f"warning: {path}: row {i + first_line}: the price jumps x{np.exp(jumps[i - 1]):.3g} in one bar "
+            f"(|log return| {jumps[i - 1]:.2f} > {JUMP_LOG_RETURN}; close {close[i - 1]:g} -> {close[i]:g}); "
+            "a bad tick? it is kept"
+        )
+    _, median, cap = bar_spacing(df["time"])
+    for i, gap in gaps[:3]:
+        lines.append(
+            f"warning: {path}: row {i + first_line}: a gap of {gap / 86_400:.1f} days after {df['time'].iloc[i - 1]} "
+            f"(median bar spacing {median / 60:g} min, gaps above {cap / 86_400:g} days are missing data); bars per "
+            "year count it as one median step"
+        )
+    extra = max(len(rows) - 3, 0) + max(len(gaps) - 3, 0)
+    if extra > 0:
+        lines.append(f"warning: {path}: {extra} more such rows")
+    return lines
 
 
 def data_sha256(df: pd.DataFrame) -> str:

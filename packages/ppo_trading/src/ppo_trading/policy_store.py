@@ -28,6 +28,7 @@ from trainkit import CheckpointError, load_checkpoint, require, save_checkpoint
 __all__ = [
     "FORMAT",
     "build_model",
+    "check_policy_file",
     "file_sha256",
     "load_policy",
     "load_warm_model",
@@ -49,6 +50,20 @@ HYPERPARAMETERS = {
     "clip_range": float,
 }
 NETWORK_KEYS = {"lstm_hidden_size": int, "n_lstm_layers": int}
+# Every size a stored config may ask for, checked before anything is allocated (a planted config asking for
+# an LSTM of 3e6 units and 1,000 layers would otherwise try to allocate 144 TB). This package's network is
+# LSTM 64 x 1, heads [64], 19 observations, 3 actions, 16 x 16 steps, batch 256: the bounds leave room.
+SIZE_BOUNDS = {
+    "lstm_hidden_size": 4_096,
+    "n_lstm_layers": 8,
+    "net_arch width": 4_096,
+    "net_arch depth": 8,
+    "observation size": 4_096,
+    "actions": 16,
+    "n_steps": 1_000_000,
+    "batch_size": 1_000_000,
+    "n_epochs": 1_000,
+}
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -106,6 +121,30 @@ def save_policy(model: RecurrentPPO, path: str | os.PathLike[str], network: dict
     return file_sha256(path)
 
 
+def _check_sizes(config: dict[str, Any], path: Path) -> None:
+    """A one-line CheckpointError for the first size above :data:`SIZE_BOUNDS`."""
+    network, hyper = config["network"], config["hyperparameters"]
+    arch = network["net_arch"]
+    sizes = {
+        "lstm_hidden_size": network["lstm_hidden_size"],
+        "n_lstm_layers": network["n_lstm_layers"],
+        "net_arch width": max((n for k in arch for n in arch[k]), default=0),
+        "net_arch depth": max(len(arch[k]) for k in arch),
+        "observation size": config["observation_space"]["shape"][0],
+        "actions": config["action_space"]["n"],
+        **{k: hyper[k] for k in ("n_steps", "batch_size", "n_epochs")},
+    }
+    for name, value in sizes.items():
+        low = 0 if name.startswith("net_arch") else 1
+        if not low <= value <= SIZE_BOUNDS[name]:
+            raise CheckpointError(
+                f"{path}: the stored config asks for {name} {value:g}, outside [{low}, {SIZE_BOUNDS[name]}]; refused"
+            )
+    box = config["observation_space"]
+    if not all(isinstance(box[k], (int, float)) and np.isfinite(box[k]) for k in ("low", "high")):
+        raise CheckpointError(f"{path}: the stored observation bounds are not finite numbers; refused")
+
+
 def _check_config(text: object, path: Path) -> dict[str, Any]:
     """Parse and type-check the stored config; any surprise is a one-line CheckpointError."""
     try:
@@ -123,6 +162,7 @@ def _check_config(text: object, path: Path) -> dict[str, Any]:
         assert len(shape) == 1 and isinstance(shape[0], int) and shape[0] > 0 and isinstance(n, int) and n > 1
     except (AssertionError, KeyError, TypeError, AttributeError, ValueError):
         raise CheckpointError(f"{path}: not a ppo_trading policy file (missing or malformed config)") from None
+    _check_sizes(config, path)
     return config
 
 
@@ -139,6 +179,11 @@ def _read(path: str | os.PathLike[str], expected_sha256: str | None) -> tuple[di
     state = load_checkpoint(path, package="ppo_trading", kind="policy")
     require(state, "policy", dict, source=path)
     return _check_config(require(state, "config_json", str, source=path), path), state
+
+
+def check_policy_file(path: str | os.PathLike[str], expected_sha256: str) -> None:
+    """Hash, format and every stored size checked, nothing built: a resumed run calls it before any work."""
+    _read(path, expected_sha256)
 
 
 def verify_policy_file(path: str | os.PathLike[str], expected_sha256: str) -> None:

@@ -159,6 +159,23 @@ def plot_equity_curves(curves: dict[str, Sequence[float]], path: Path, title: st
     save_figure(fig, path, dpi=90)
 
 
+def finite_json(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as Python numbers and every NaN or infinity as ``None``."""
+    if isinstance(value, dict):
+        return {str(k): finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [finite_json(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Strict JSON (no bare NaN or Infinity tokens: a non-finite number is written as null)."""
+    text = json.dumps(finite_json(payload), indent=2, allow_nan=False, default=str)
     with atomic_write(path) as handle:
-        handle.write(json.dumps(payload, indent=2, default=float) + "\n")
+        handle.write(text + "\n")

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from ppo_trading.config import BACKEND_NAMES, CUSTOM_SCHEDULE
-from ppo_trading.instruments import INSTRUMENTS
+from ppo_trading.instruments import AUTO_RULE, INSTRUMENTS
 from ppo_trading.presets import PRESETS
 from ppo_trading.timestamps import DATE_FORMATS, date_format
 from trainkit import validate
@@ -39,7 +39,7 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
                "'%%d/%%m/%%Y %%H:%%M' (auto decides day-first vs month-first from the whole column)")  # fmt: skip
     _flag(group, "instrument", choices=["auto", *sorted(INSTRUMENTS)], default="auto",
           help="cost defaults: " + "; ".join(f"{k}: {v.description}" for k, v in INSTRUMENTS.items())
-               + " (auto: from the file name, else the price scale)")  # fmt: skip
+               + f" (auto, from the bars and never the file name: {AUTO_RULE}; name it when you know it)")  # fmt: skip
     _flag(group, "point_size", type=validate.positive_float, default=None, help="price of one point")
     _flag(group, "spread_points", type=validate.nonnegative_float, default=None,
           help="fixed spread in points (default: the file's spread column, else the instrument's)")  # fmt: skip

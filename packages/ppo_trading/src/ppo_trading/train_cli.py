@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,10 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-from ppo_trading.data import load_ohlc
+from ppo_trading.data import data_warnings, load_ohlc
 from ppo_trading.features import FeatureConfig
 from ppo_trading.instruments import CostSettings, resolve_costs
 from ppo_trading.presets import PRESETS
+from ppo_trading.provenance import data_provenance
 from ppo_trading.timestamps import bars_per_year
 from ppo_trading.train_arguments import OPTIMIZATION_FLAGS, add_train_arguments
 from ppo_trading.utils.training_utils_optimized import (
@@ -22,11 +24,14 @@ from ppo_trading.utils.training_utils_optimized import (
     write_json_atomic,
 )
 from ppo_trading.walk_forward import make_split
-from trainkit import resolve_device, validate
+from trainkit import DataError, resolve_device, validate
 from trainkit.cli import TrainkitArgumentParser, run_cli, set_handler, tensorboard_dir
 from trainkit.harness import RunResult, run_interleaved
 
-__all__ = ["add_train_arguments", "build_parser", "config_from_args", "run_training", "train_main"]
+__all__ = ["add_train_arguments", "build_parser", "config_from_args", "data_file", "run_training", "train_main"]
+
+# The shipped data folder when this is a source checkout (src/ppo_trading/train_cli.py -> the repository root).
+SHIPPED_DATA = Path(__file__).resolve().parents[4] / "data"
 
 
 def build_parser(prog: str, original_by_default: bool) -> argparse.ArgumentParser:
@@ -106,6 +111,19 @@ def _tensorboard_for(args: argparse.Namespace, mode: str) -> str | None:
     return str(Path(args.tensorboard) / mode) if args.benchmark_mode else str(args.tensorboard)
 
 
+def data_file(value: str | os.PathLike[str]) -> Path:
+    """``--data_path``: a readable file; a missing one that ships with the repository names where it is."""
+    try:
+        return validate.existing_file(value)
+    except validate.ValidationError as exc:
+        shipped = SHIPPED_DATA / Path(value).name
+        if not shipped.is_file():
+            raise
+        where = os.path.relpath(shipped)
+        hint = f"the shipped {shipped.name} is at {where} (the repository's data/)"
+        raise DataError(f"--data_path: {exc}; {hint}") from None
+
+
 def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, Any], CostSettings]:
     df = load_ohlc(args.data_path, args.date_format)
     max_bars = args.max_bars if args.max_bars is not None else PRESETS[args.preset].max_bars
@@ -118,12 +136,25 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, Any], CostS
     return df, _data_settings(args, df, costs), costs
 
 
+def _extra_summary(args: argparse.Namespace, costs: CostSettings) -> dict[str, Any]:
+    """What the summary records about the data: its costs (and how the instrument was chosen) and provenance."""
+    return {"costs": costs.as_dict(), "data_provenance": data_provenance(args.data_path),
+            "bars_per_year_rule": "bars / calendar span, gaps longer than max(4 days, 10 x the median spacing) "
+                                  "counted as one median step"}  # fmt: skip
+
+
 def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     test, bh = summary["test_metrics"], summary["baseline_metrics"]["buy_and_hold"]
     oos = summary["walk_forward_out_of_sample"]
     low, high = oos["ci95"]
+    synthetic = (summary.get("data_provenance") or {}).get("synthetic")
     print(
-        f"verdict: the agent {oos['verdict']} over {oos['bars']} walk-forward out-of-sample bars "
+        (
+            "verdict on SYNTHETIC bars (not market data; " + summary["data_provenance"]["rule"] + "): "
+            if synthetic
+            else "verdict: "
+        )
+        + f"the agent {oos['verdict']} over {oos['bars']} walk-forward out-of-sample bars "
         f"(excess log return {oos['excess_log_return_pct']:+.2f} points, 95% CI [{low:+.2f}, {high:+.2f}]; "
         f"max drawdown {100 * oos['max_drawdown']:.1f}%, turnover {oos['turnover_per_bar']:.3f} per bar)"
     )
@@ -145,30 +176,26 @@ def train_main(argv: Sequence[str] | None, prog: str, original_by_default: bool)
 def run_training(args: argparse.Namespace) -> int:
     """Train one mode, or both with ``--benchmark_mode``, into RESULTS_DIR/<seed>/."""
     # Checked here rather than as argparse types, so that parsing alone never creates a folder.
-    args.data_path = validate.existing_file(args.data_path)
+    args.data_path = data_file(args.data_path)
     validate.output_dir(args.results_dir)
     if args.tensorboard is not None:
         args.tensorboard = tensorboard_dir(args.tensorboard)
     df, data, costs = _load(args)
     seed_dir = Path(args.results_dir) / str(args.seed)
+    extra = _extra_summary(args, costs)
+    single = "original" if args.use_original_training else "optimized"
+    modes = ("original", "optimized") if args.benchmark_mode else (single,)
+    configs = {mode: config_from_args(args, original=mode == "original", data=data) for mode in modes}
     if args.verbose:
-        print(
-            f"{len(df)} bars, {data['bars_per_year']:.0f} bars/year from the timestamps; costs: {costs.instrument}, "
-            f"point {costs.point:g}, spread from {costs.spread_source}, slippage {costs.slippage_points:g} points, "
-            f"commission {costs.commission_bps:g} bps per fill"
-        )
-    if costs.warning:
-        print(costs.warning, file=sys.stderr)
+        print(f"{len(df)} bars, {data['bars_per_year']:.0f} bars/year from the timestamps; {costs.describe()}")
+    for warning in [*data_warnings(df, args.data_path), *([costs.warning] if costs.warning else [])]:
+        print(warning, file=sys.stderr)
     if not args.benchmark_mode:
-        config = config_from_args(args, original=args.use_original_training, data=data)
-        summary = train_walk_forward_optimized(df, config, seed_dir)
+        summary = train_walk_forward_optimized(df, configs[single], seed_dir, extra_summary=extra)
         if args.verbose:
             _print_summary(summary, seed_dir)
         return 0
 
-    configs = {
-        mode: config_from_args(args, original=mode == "original", data=data) for mode in ("original", "optimized")
-    }
     summaries: dict[str, dict[str, Any]] = {}
 
     def runner(mode: str):
@@ -176,7 +203,7 @@ def run_training(args: argparse.Namespace) -> int:
             # The original's iteration times (for the optimized run's progress estimate) exist only when the
             # original ran first: run_interleaved reverses the order on odd seeds.
             reference = summaries["original"]["iteration_seconds"] if "original" in summaries else None
-            summaries[mode] = train_walk_forward_optimized(df, configs[mode], seed_dir / mode, reference)
+            summaries[mode] = train_walk_forward_optimized(df, configs[mode], seed_dir / mode, reference, extra)
             return RunResult(seed)  # run_interleaved measures its wall and CPU time
 
         return run

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,10 +32,10 @@ from ppo_trading.config import (
 from ppo_trading.data import data_sha256
 from ppo_trading.features import FeatureCache, FeatureConfig, compute_features, standardize
 from ppo_trading.policy_store import (
+    check_policy_file,
     file_sha256,
     load_policy,
     resolve_inside,
-    verify_policy_file,
 )
 from ppo_trading.run_report import (
     build_summary,
@@ -89,8 +90,10 @@ def read_progress(path: Path, run_dir: Path, config: TrainingConfig, data_hash: 
         raise ConfigError(f"{run_dir} holds a run with other data or settings; pick another --results_dir or remove it")
     for key, kind in (("completed", int), ("log_rows", int), ("iterations", list)):
         require(state, key, kind, source=path)
+    if not 0 <= state["completed"] == len(state["iterations"]) or state["log_rows"] < 0:
+        raise CheckpointError(f"{path}: completed, iterations and log rows disagree; refused")
     if state["completed"] > 0:
-        verify_policy_file(
+        check_policy_file(
             resolve_inside(run_dir, state.get("best_model")), require(state, "best_sha256", str, source=path)
         )
     return state
@@ -254,11 +257,13 @@ def train_walk_forward_optimized(
     config: TrainingConfig,
     run_dir: str | os.PathLike[str],
     reference_iteration_s: Sequence[float] | None = None,
+    extra_summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train every walk-forward iteration into ``run_dir``, resuming after the last finished one.
 
     With ``reference_iteration_s`` (an original run's measured iteration times on the same data and
-    seed) the progress bar shows the speedup achieved so far. Writes ``training_log.csv``,
+    seed) the progress bar shows the speedup achieved so far. ``extra_summary`` (the CLI's costs and data
+    provenance) is merged into the summary; on synthetic bars the verdict says so. Writes ``training_log.csv``,
     ``best_model.pt``, ``test_metrics.json``, ``equity_curve.png`` and ``optimization_summary.json``;
     returns the summary.
     """
@@ -272,6 +277,11 @@ def train_walk_forward_optimized(
     prices = (df["open"].to_numpy(float), df["close"].to_numpy(float), df["spread"].to_numpy(float))
     state = _open_run(run_dir, config, data_hash)
     resumed_from = state["completed"]
+    if resumed_from and config.verbose:
+        n = len(split.windows)
+        then = f"continuing at iteration {resumed_from}" if resumed_from < n else "evaluating the test block again"
+        print(f"resuming {run_dir}: {resumed_from} of {n} walk-forward iterations done (progress.pt), {then}",
+              file=sys.stderr)  # fmt: skip
     # Rows of an iteration killed before its checkpoint are dropped: that iteration is trained again below.
     logger = BatchedCSVLogger(run_dir / "training_log.csv", LOG_FIELDS, batch_size=64, keep_rows=state["log_rows"],
                               tensorboard_dir=_walk_forward_tensorboard(config), step_field="iteration")  # fmt: skip
@@ -314,5 +324,8 @@ def train_walk_forward_optimized(
     summary = build_summary(config, state, test, data_hash, len(split.windows), split)
     summary["resumed_from_iteration"] = resumed_from
     summary["data_span"] = data_span(df["time"], split)
+    summary.update(extra_summary or {})
+    if (extra_summary or {}).get("data_provenance", {}).get("synthetic"):
+        summary["verdict"] = f"on SYNTHETIC bars, not market data: {summary['verdict']}"
     write_json_atomic(run_dir / "optimization_summary.json", summary)
     return summary

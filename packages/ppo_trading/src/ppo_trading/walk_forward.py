@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from trainkit import ConfigError
 
-__all__ = ["MIN_BARS", "Split", "Window", "default_sizes", "make_split", "select_on_validation"]
+__all__ = ["MIN_BARS", "MIN_WINDOW", "Split", "Window", "default_sizes", "make_split", "select_on_validation"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Split:
 
 
 MIN_BARS = 1_000
+MIN_WINDOW = 20  # the fewest bars of a training, validation or test window
 
 
 def default_sizes(n_bars: int, warmup: int, test_fraction: float) -> tuple[int, int]:
@@ -65,9 +66,14 @@ def make_split(
     default_train, default_val = default_sizes(n_bars, warmup, test_fraction)
     train_size = default_train if train_size is None else train_size
     val_size = default_val if val_size is None else val_size
-    if train_size < 20 or val_size < 20 or gap < 0:
-        raise ConfigError(f"--train_bars and --val_bars must be >= 20, got {train_size} and {val_size}")
+    if train_size < MIN_WINDOW or val_size < MIN_WINDOW or gap < 0:
+        raise ConfigError(f"--train_bars and --val_bars must be >= {MIN_WINDOW}, got {train_size} and {val_size}")
     test_start = int(n_bars * (1 - test_fraction))
+    if n_bars - test_start < MIN_WINDOW:
+        raise ConfigError(
+            f"--test_fraction {test_fraction:g} leaves {n_bars - test_start} of {n_bars} bars for the test block; "
+            f"it needs at least {MIN_WINDOW} (--test_fraction >= {MIN_WINDOW / n_bars:.2g})"
+        )
     span = train_size + gap + val_size
     fits = (test_start - warmup - span) // val_size + 1
     if fits < 1:
