@@ -1,8 +1,16 @@
-"""Shared pytest setup: `slow` (run with `--runslow`) and `distributed` (run with `--distributed`)."""
+"""Shared pytest setup: `slow` (run with `--runslow`) and `distributed` (run with `--distributed`).
+
+Tests run as CI does (``CI=1``): progress lines, which a command prints when its output is not a terminal,
+stay out of the stderr that tests compare line by line. A test of the progress lines unsets it itself.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+os.environ["CI"] = os.environ.get("CI") or "1"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -33,8 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workflow", default="op_server,enterprise,defender,op_host,user", help="the workflow both trainers train"
     )
-    parser.add_argument("--out", type=Path, default=Path("speed_comparison.json"), help="JSON file to write")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("logs") / "speed_comparison.json",
+        help="JSON file to write (by default under logs/, the trainers' output folder, never beside the code)",
+    )
     args = parser.parse_args(argv)
+    if args.out.is_symlink() or args.out.is_dir():
+        parser.error(f"--out {args.out}: a symbolic link or a folder, not a JSON file to write")
     torch.set_num_threads(1)
     runs: dict[str, list[dict]] = {"original": [], "fast": []}
     for seed in range(args.seeds):

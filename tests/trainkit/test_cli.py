@@ -9,6 +9,7 @@ from typing import Literal
 
 import pytest
 
+import trainkit.checkpoint as checkpoint_module
 from trainkit import ConfigError
 from trainkit import validate as v
 from trainkit.cli import (
@@ -114,7 +115,9 @@ def test_trainkit_error_in_a_handler_is_one_line(capsys):
     assert capsys.readouterr().err == "python -m demo: error: bad config\n"
 
 
-def test_user_os_errors_are_one_line_and_bugs_are_not(capsys):
+def test_user_os_errors_are_one_line_and_bugs_are_not(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoint_module, "_last_checkpoint", None)  # as in a fresh process
+
     def full(args):
         raise OSError(errno.ENOSPC, "No space left on device", "/tmp/x.pt")
 
@@ -124,7 +127,12 @@ def test_user_os_errors_are_one_line_and_bugs_are_not(capsys):
     parser = TrainkitArgumentParser(prog="tool")
     set_handler(parser, full)
     assert run_cli(parser, []) == 2
-    assert capsys.readouterr().err == "tool: error: No space left on device: /tmp/x.pt\n"
+    assert capsys.readouterr().err == (
+        "tool: error: no space left writing /tmp/x.pt (No space left on device); this run wrote no checkpoint yet\n"
+    )
+    saved = checkpoint_module.save_checkpoint(tmp_path / "epoch3.pt", {"epoch": 3})
+    assert run_cli(parser, []) == 2
+    assert capsys.readouterr().err.endswith(f"; the last checkpoint is {saved}\n")
     set_handler(parser, bug)
     with pytest.raises(OSError):
         run_cli(parser, [])

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import functools
+import logging
 import sys
 
 import pytest
+import workflow_rl.trainer as trainer_module
 from workflow_rl.cli import main
 from workflow_rl.config import TrainConfig, with_trainer
 from workflow_rl.distributed import RAY_INSTALL_HINT
-from workflow_rl.search import LocalBackend
+from workflow_rl.search import GPUCBSearch, LocalBackend
 from workflow_rl.trainer import train
 
 from trainkit import ConfigError
@@ -60,3 +63,14 @@ def test_the_base_package_does_not_import_ray():
     import workflow_rl.bench  # noqa: F401  (the one module cli imports lazily)
 
     assert "ray" not in sys.modules  # nor did anything else this (non-distributed) session ran
+
+
+def test_a_search_that_runs_out_of_workflows_says_how_much_budget_it_left(tmp_path, monkeypatch, caplog):
+    two = [(0, 1, 2, 3, 4), (1, 0, 2, 3, 4)]
+    monkeypatch.setattr(trainer_module, "GPUCBSearch", functools.partial(GPUCBSearch, candidates=two))
+    config = TrainConfig(n_envs=2, total_episodes=100, max_episodes=2, min_episodes=0, out=tmp_path,
+                         compliance_threshold=None)  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="workflow_rl"):
+        result = train(config, show_progress=False)
+    assert result.episodes == 4
+    assert "every one of the 2 workflows is trained after 4 of the 100 budgeted episodes; the other 96" in caplog.text

@@ -20,6 +20,7 @@ from workflow_rl.sim import OBS_DIM
 from workflow_rl.trainer import train
 
 from trainkit import CheckpointError, ConfigError, load_checkpoint
+from trainkit.checkpoint import content_hash
 
 WORKFLOW = "op_server,enterprise,defender,op_host,user"
 
@@ -188,6 +189,7 @@ def test_a_checkpoint_of_another_network_layout_is_one_checkpoint_error(tmp_path
     train(config, show_progress=False)
     checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     checkpoint["state"]["agent"] = {"w1": torch.zeros(2, 90, 64)}  # the fused layout before its flat parameter
+    checkpoint["sha256"] = content_hash(checkpoint["state"])  # a whole, honest file of another layout
     torch.save(checkpoint, tmp_path / "checkpoint.pt")
     before = (tmp_path / "checkpoint.pt").read_bytes()
     assert main(["train", "--n-envs", "4", "--total-episodes", "16", "--out", str(tmp_path)]) == 2

@@ -70,3 +70,21 @@ def test_run_fast_training_sh_trains_with_the_documents_settings(tmp_path):
     assert done.returncode == 0, done.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["trainer"] == "fast" and summary["episodes"] == 200
+
+
+def test_the_speed_comparison_writes_only_under_its_output_folder(tmp_path):
+    """Run as a user would (no --out), it writes logs/speed_comparison.json under the working folder, no
+    file beside it, and a symlink given as --out is refused."""
+    script = str(PACKAGE / "test_fast_training.py")
+    tiny = ["--n-envs", "2", "--episodes", "2", "--seeds", "1"]
+    done = subprocess.run([sys.executable, script, *tiny], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["logs/speed_comparison.json"], written
+    assert json.loads((tmp_path / "logs" / "speed_comparison.json").read_text())["episodes"] == 2
+    (tmp_path / "elsewhere.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to(tmp_path / "elsewhere.json")
+    refused = subprocess.run([sys.executable, script, *tiny, "--out", "link.json"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert (tmp_path / "elsewhere.json").read_text() == "{}"

@@ -27,7 +27,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
     """Write ``fig`` as a PNG at ``path`` atomically; return the path."""
     path = Path(path)
     with atomic_write(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=dpi)
+        fig.savefig(handle, format="png", dpi=dpi, bbox_inches="tight")  # no label clipped at an edge
     return path
 
 

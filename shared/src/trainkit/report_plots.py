@@ -56,8 +56,9 @@ def plot_speedups(docs: Sequence[Mapping[str, Any]], path: Path) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
     ax.set_xlabel(
-        "original / optimized, log scale: blue wall, orange CPU seconds (bar: geometric mean, whisker: 95% CI,\n"
-        "dots: seeds); green diamonds: the speedup the design document claims (a claim, not a measurement)"
+        "original / optimized, log scale: blue wall, orange CPU seconds\n"
+        "(bar: geometric mean, whisker: 95% CI, dots: seeds)\n"
+        "green diamonds: the speedup the design document claims (a claim, not a measurement)"
     )
     ax.set_title("Original vs optimized: speedup per package")
     save_figure(fig, path)

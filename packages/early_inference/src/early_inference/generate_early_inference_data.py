@@ -232,6 +232,8 @@ def load_dataset(path: str | os.PathLike[str], expected_config: Mapping[str, Any
         config = json.loads(str(arrays["config_json"]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # EOF: empty; BadZip: truncated
         raise DataError(f"{path}: not an early_inference dataset ({type(exc).__name__}: {exc})") from exc
+    except DataError as exc:  # load_npz's own checks: a forged size, an object array, not a zip
+        raise DataError(f"{path}: not an early_inference dataset ({str(exc).removeprefix(f'{path}: ')})") from None
     if expected_config is not None:
         expected = _validate_config(expected_config)
         if config != expected:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import signal
 import threading
 import time
@@ -228,6 +229,9 @@ def _finish(config, search, run_state, agent, device, stopwatch, out, timing, re
     )
 
 
+_NOTES = logging.getLogger("workflow_rl")
+
+
 def _search(config, search, backend, run_state, agent, engine, make_run, save, stopwatch, log_episodes) -> None:
     """Train workflow after workflow until the episode budget, or after the one ``--workflow``."""
     progress = run_state.progress
@@ -236,6 +240,13 @@ def _search(config, search, backend, run_state, agent, engine, make_run, save, s
         if progress["workflow"] is None:
             proposal = config.workflow if config.workflow is not None else search.propose()
             if proposal is None or (config.workflow is not None and search.results):
+                if proposal is None:
+                    unused = config.total_episodes - progress["episodes"]
+                    _NOTES.warning(
+                        "workflow search: every one of the %d workflows is trained after %d of the %d budgeted "
+                        "episodes; the other %d episodes are not used",
+                        len(search.candidates), progress["episodes"], config.total_episodes, unused,
+                    )  # fmt: skip
                 return
             nearest = search.nearest_trained(tuple(proposal))
             if nearest is not None:
