@@ -198,6 +198,9 @@ numbers("hd_ring_attractor", HD_TRAIN, "--sequences", ("0",))
 numbers("hd_ring_attractor", HD_TRAIN, "--val-sequences", ("0",))
 numbers("hd_ring_attractor", HD_TRAIN, "--test-sequences", ("-1",))
 numbers("hd_ring_attractor", HD_TRAIN, "--threads", ("0", "-1"))
+numbers("hd_ring_attractor", HD_TRAIN, "--lr", ("1e300", "11"), name="train (absurd)")
+for _flag in ("--sequences", "--val-sequences", "--test-sequences"):
+    numbers("hd_ring_attractor", HD_TRAIN, _flag, ("1000000000000",), name="train (allocation)")
 add("hd_ring_attractor", "train --device bogus", (*HD_TRAIN, "--device", "bogus"), category="choice")
 folders("hd_ring_attractor", HD_TRAIN, "--checkpoint-dir")
 checkpoints("hd_ring_attractor", HD_TRAIN, "neuro_gym")
@@ -215,14 +218,25 @@ numbers("early_inference", EI_TRAIN, "--epochs", ("0", "-1"))
 numbers("early_inference", EI_TRAIN, "--threads", ("0", "-1"))
 numbers("early_inference", EI_TRAIN, "--prefix-length", ("nan", "-10", "7"))
 add("early_inference", "train --device bogus", (*EI_TRAIN, "--device", "bogus"), category="choice")
-for kind in ("empty", "garbage", "npz_wrong_keys", "truncated_data", "malicious_npz", "text_file", "npz_forged_shape"):
+for kind in (
+    "empty",
+    "garbage",
+    "npz_wrong_keys",
+    "truncated_data",
+    "malicious_npz",
+    "text_file",
+    "npz_forged_shape",
+    "data_strings",
+):
     add("early_inference", f"train --data {kind}", (*EI_TRAIN, "--data", "{bad}"), f"make:{kind}",
         category="malicious checkpoint" if "malicious" in kind else "malformed input file")  # fmt: skip
 add("early_inference", "train --data missing", (*EI_TRAIN, "--data", "{in}/nope.npz"), category="malformed input file")
 folders("early_inference", EI_TRAIN, "--run-dir")
 checkpoints("early_inference", EI_TRAIN, "neuro_gym")
 seeds("early_inference", EI_GEN, name="generate")
-numbers("early_inference", EI_GEN, "--n-train", ("0", "-1"))
+numbers("early_inference", EI_GEN, "--n-train", ("0", "-1", "1000000000000"))
+_HUGE_PREFIX = (*EI_GEN, "--prefix-lengths", "1000000000000", "--adaptive-n-points")
+add("early_inference", "generate adaptive points on a 1e12 s prefix", _HUGE_PREFIX, category="number")
 numbers("early_inference", EI_GEN, "--n-val", ("0",))
 numbers("early_inference", EI_GEN, "--workers", ("0", "-2"))
 numbers("early_inference", EI_GEN, "--prefix-lengths", ("nan", "-5", "0"))
@@ -312,6 +326,8 @@ numbers("workflow_rl", WF_TRAIN, "--compliance-threshold", ("nan", "1.5", "-0.1"
 numbers("workflow_rl", WF_TRAIN, "--alignment-lambda", ("nan", "-1"))
 numbers("workflow_rl", WF_TRAIN, "--patience", ("-1",))
 numbers("workflow_rl", WF_TRAIN, "--min-episodes", ("-1",))
+numbers("workflow_rl", WF_TRAIN, "--n-envs", ("10000000",), name="train (allocation)")
+numbers("workflow_rl", WF_TRAIN, "--lr", ("1e300", "11"), name="train (absurd)")
 add("workflow_rl", "train --workflow bogus", (*WF_TRAIN, "--workflow", "bogus,host"), category="choice")
 add("workflow_rl", "train --device bogus", (*WF_TRAIN, "--device", "bogus"), category="choice")
 folders("workflow_rl", WF_TRAIN, "--out")

@@ -58,6 +58,15 @@ def _make(kind: str, path: Path, assets: dict[str, Path], marker: Path) -> Path:
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("inputs.npy", header.getvalue() + bytes(16))
             archive.writestr("labels.npy", header.getvalue() + bytes(16))
+    elif kind == "npz_string_labels":
+        np.savez(path, inputs=np.ones((4, 2)), labels=np.array(["a", "b", "a", "b"]))
+    elif kind == "npz_huge_num_classes":  # a readout of 1e9 neurons: 128 GB of weights if believed
+        np.savez(path, inputs=np.ones((4, 2)), labels=np.array([0, 1, 1, 0]), num_classes=np.array(10**9))
+    elif kind == "data_strings":
+        with np.load(assets["data"]) as data:
+            arrays = {key: data[key] for key in data.files}
+        arrays["train_params"] = np.array(["x"] * len(arrays["train_params"]))
+        np.savez(path, **arrays)
     elif kind == "truncated_data":
         truncated_copy(assets["data"], path)
     elif kind == "malicious_npz":

@@ -203,3 +203,27 @@ def test_progress_goes_to_plain_lines_with_an_eta_when_not_a_terminal(monkeypatc
     for _ in progress_bar(range(3), desc="train", file=quiet):
         pass
     assert quiet.getvalue() == ""
+
+
+# ---- the report and suite commands --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [("{oops", "not a benchmark document (Expecting property name"), ('{"schema": 3}', "not a benchmark document")],
+)
+def test_the_report_refuses_a_file_that_is_not_a_benchmark_in_one_line(tmp_path, content, reason):
+    (tmp_path / "b.json").write_text(content)
+    done = subprocess.run(
+        [sys.executable, "-m", "trainkit.report", "b.json", "--out", "rep"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-1500:]
+    assert reason in done.stderr and not (tmp_path / "rep").exists()
+
+
+def test_the_suite_refuses_an_unknown_package_before_running_anything(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "trainkit.suite", "--root", str(tmp_path), "--packages", "bogus", "--preset", "ci"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--packages bogus" in done.stderr, done.stderr
+    assert not (tmp_path / "reports").exists()

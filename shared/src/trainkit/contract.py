@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from trainkit.atomic import atomic_write
+from trainkit.errors import DataError
 from trainkit.stats import (
     Margin,
     decide_verdict,
@@ -315,9 +316,13 @@ def write_document(out_dir: str | os.PathLike[str], doc: Mapping[str, Any]) -> P
 
 
 def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
-    with open(path) as handle:
-        doc = json.load(handle)
-    validate_document(doc)
+    """A validated benchmark document; one that is not JSON or breaks the schema is a one-line DataError."""
+    try:
+        with open(path) as handle:
+            doc = json.load(handle)
+        validate_document(doc)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError, as is a schema break
+        raise DataError(f"{path}: not a benchmark document ({' '.join(str(exc).split())[:200]})") from None
     return doc
 
 

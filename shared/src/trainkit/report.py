@@ -5,7 +5,6 @@ python -m trainkit.report reports/bench/*/benchmark.json --out reports --readme-
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trainkit.atomic import atomic_write
+from trainkit.cli import TrainkitArgumentParser, run_cli
 from trainkit.contract import read_document
 from trainkit.harness import DEFAULT_PRESET
 from trainkit.report_plots import plot_quality, plot_speedups
@@ -242,9 +242,9 @@ def render_report(
     refreshed only from the default preset's results: other presets are not evidence. With the design
     markers, the README's design-size table is refreshed from ``design`` results only.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     loaded = sorted(((Path(p), read_document(p)) for p in bench_files), key=lambda item: item[1]["package"])
+    out = Path(out_dir)  # made only once every document has been read and checked
+    out.mkdir(parents=True, exist_ok=True)
     docs = [doc for _, doc in loaded]
     lines = [
         "# Benchmarks: original vs optimized",
@@ -298,7 +298,7 @@ def render_report(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainkit.report", description=__doc__.splitlines()[0])
+    parser = TrainkitArgumentParser(prog="python -m trainkit.report", description=__doc__.splitlines()[0])
     parser.add_argument("bench_files", nargs="*", type=Path, help="benchmark.json files (schema 2)")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="folder for BENCHMARKS.md and PNGs")
     parser.add_argument(
@@ -328,4 +328,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, None, "python -m trainkit.report"))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from trainkit.atomic import atomic_write
+from trainkit.cli import TrainkitArgumentParser
 from trainkit.harness import DEFAULT_PRESET, default_out
 from trainkit.report import DESIGN_END, DESIGN_START, SUMMARY_END, SUMMARY_START, render_report
 
@@ -83,7 +84,7 @@ def _run_packages(root: Path, packages: Sequence[str], args: argparse.Namespace)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainkit.suite", description=__doc__.splitlines()[0])
+    parser = TrainkitArgumentParser(prog="python -m trainkit.suite", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default=DEFAULT_PRESET, help="the preset every package's bench runs")
     parser.add_argument("--root", type=Path, default=Path("."), help="the repository root (holds packages/)")
     parser.add_argument("--packages", nargs="*", default=None, help="package names (default: all under root)")
@@ -93,7 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     root = args.root.resolve()
-    packages = args.packages if args.packages is not None else discover_packages(root)
+    known = discover_packages(root)
+    packages = args.packages if args.packages is not None else known
+    unknown = sorted(set(packages) - set(known))
+    if unknown:
+        parser.error(f"--packages {' '.join(unknown)}: not under {root / 'packages'} (found: {', '.join(known)})")
     written, failures, elapsed = _run_packages(root, packages, args)
     shown = f"nox -s bench -- --preset {args.preset}" if args.preset != DEFAULT_PRESET else "nox -s bench"
     evidence = args.preset == DEFAULT_PRESET

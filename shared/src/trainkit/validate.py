@@ -23,6 +23,7 @@ __all__ = [
     "existing_file",
     "finite_float",
     "int_in_range",
+    "learning_rate",
     "nonnegative_float",
     "nonnegative_int",
     "output_dir",
@@ -134,6 +135,17 @@ def nonnegative_float(value: Any) -> float:
     number = _to_finite_float(value)
     if number < 0:
         raise ValidationError(f"must be a finite number >= 0, got {_show(value)}")
+    return number
+
+
+MAX_LEARNING_RATE = 10.0
+
+
+def learning_rate(value: Any) -> float:
+    """A learning rate: finite, > 0 and at most 10 (any larger step overflows float32 weights at once)."""
+    number = positive_float(value)
+    if number > MAX_LEARNING_RATE:
+        raise ValidationError(f"must be at most {MAX_LEARNING_RATE:g} for a learning rate, got {_show(value)}")
     return number
 
 

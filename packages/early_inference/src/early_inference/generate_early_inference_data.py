@@ -54,6 +54,8 @@ CONFIG: dict[str, Any] = {
     "seed": 0,
 }
 
+MAX_DATASET_BYTES = 4 * 2**30  # checked before simulating: the whole dataset is held in memory
+
 # Keys that change how the data is produced, but not what it is; they stay out of the hash.
 _EXECUTION_KEYS = ("n_workers", "chunk_size")
 
@@ -91,6 +93,15 @@ def _validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if int(merged["prefix_n_points"]) < 8:
         raise ConfigError(f"prefix_n_points must be >= 8, got {merged['prefix_n_points']}")
     merged["prefix_lengths"] = [int(x) if float(x).is_integer() else float(x) for x in lengths]
+    trajectories = sum(int(merged[f"n_{split}"]) for split in SPLITS)
+    points = sum(prefix_n_points(merged, length) for length in lengths)
+    size = trajectories * points * 8  # float64 observations, before any is simulated
+    if size > MAX_DATASET_BYTES:
+        raise ConfigError(
+            f"the dataset would hold {size / 2**30:.3g} GiB of observations ({trajectories} trajectories from "
+            f"--n-train/--n-val/--n-test x {points} points over --prefix-lengths); at most "
+            f"{MAX_DATASET_BYTES / 2**30:g} GiB"
+        )
     return merged
 
 
@@ -258,11 +269,16 @@ def load_dataset(path: str | os.PathLike[str], expected_config: Mapping[str, Any
         named = {"params": data.params[split], "known": data.known[split]}
         named.update({f"obs_{_key(length)}": data.obs[split][length] for length in lengths})
         for name, array in named.items():
+            if array.dtype.kind not in "fiu":
+                raise DataError(f"{path}: {split}_{name} holds {array.dtype} values, not numbers")
             if len(array) != n:
                 raise DataError(f"{path}: {split}_{name} has {len(array)} rows, expected {n}")
             if not np.all(np.isfinite(array)):
                 bad = int(np.sum(~np.isfinite(array)))
                 raise DataError(f"{path}: {split}_{name} holds {bad} NaN/inf values; refusing to train on it")
+    for length, times in data.times.items():
+        if times.dtype.kind not in "fiu" or not np.all(np.isfinite(times)):
+            raise DataError(f"{path}: times_{_key(length)} must hold finite numbers, got {times.dtype}")
     return data
 
 

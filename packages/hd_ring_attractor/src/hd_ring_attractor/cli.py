@@ -27,6 +27,10 @@ def _help(text: str, kind: object = None) -> dict[str, object]:
     return {"help": text} if kind is None else {"help": text, "type": kind}
 
 
+# A bound before any allocation: a trial is about 1 kB of inputs and targets, so 1e6 trials is about 1 GB.
+MAX_TRIALS = validate.int_in_range(1, 10**6 + 1)
+
+
 @dataclass
 class TrainOptions:
     """The ``train`` command's settings; one flag per field."""
@@ -39,12 +43,12 @@ class TrainOptions:
         default=100, metadata=_help("maximum epochs (early stopping may end sooner)", validate.positive_int)
     )
     lr: float = field(
-        default=1e-3, metadata=_help("base learning rate (logged as such; gains get 10x)", validate.positive_float)
+        default=1e-3, metadata=_help("base learning rate (logged as such; gains get 10x)", validate.learning_rate)
     )
     batch_size: int = field(default=32, metadata=_help("trials per optimizer step", validate.positive_int))
-    sequences: int = field(default=320, metadata=_help("training trials per epoch", validate.positive_int))
-    val_sequences: int = field(default=64, metadata=_help("validation trials", validate.positive_int))
-    test_sequences: int = field(default=128, metadata=_help("test trials", validate.positive_int))
+    sequences: int = field(default=320, metadata=_help("training trials per epoch, at most 1e6", MAX_TRIALS))
+    val_sequences: int = field(default=64, metadata=_help("validation trials, at most 1e6", MAX_TRIALS))
+    test_sequences: int = field(default=128, metadata=_help("test trials, at most 1e6", MAX_TRIALS))
     optimizer: Literal["adam", "sgd"] = field(default="adam", metadata={"help": "optimizer"})
     schedule: Literal["cosine", "constant"] = field(default="cosine", metadata={"help": "learning-rate schedule"})
     momentum: float = field(default=0.0, metadata=_help("SGD momentum in [0, 1)", validate.probability))

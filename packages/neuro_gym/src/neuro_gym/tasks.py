@@ -98,6 +98,9 @@ def _checked_pair(task_data: dict[str, Any], x_key: str, y_key: str, num_classes
     return inputs, labels
 
 
+MAX_CLASSES = 1000
+
+
 def validate_task_data(task_data: Any) -> dict[str, Any]:
     """Return a clean copy (float32 (N, tokens, channels) inputs, int64 labels) or raise :class:`DataError`."""
     if not isinstance(task_data, dict):
@@ -106,9 +109,15 @@ def validate_task_data(task_data: Any) -> dict[str, Any]:
     if missing:
         raise DataError(f"task_data lacks {sorted(missing)}")
     raw_labels = np.asarray(task_data["labels"])
-    num_classes = int(task_data.get("num_classes", (raw_labels.max() + 1) if raw_labels.size else 0))
-    if num_classes < 2:
-        raise DataError(f"task_data needs at least 2 classes, got {num_classes}")
+    if raw_labels.dtype.kind not in "iu":
+        raise DataError(f"labels must be integers (class indices), got dtype {raw_labels.dtype}")
+    declared = np.asarray(task_data.get("num_classes", (raw_labels.max() + 1) if raw_labels.size else 0))
+    if declared.dtype.kind not in "iu" or declared.size != 1:
+        raise DataError(f"num_classes must be one integer, got {declared.dtype} of shape {declared.shape}")
+    num_classes = int(declared)
+    if not 2 <= num_classes <= MAX_CLASSES:
+        # one readout neuron per class, and the readout's weights are (hidden, classes) per time step
+        raise DataError(f"task_data needs between 2 and {MAX_CLASSES} classes, got {num_classes}")
     inputs, labels = _checked_pair(task_data, "inputs", "labels", num_classes)
     clean = {"name": str(task_data.get("name", "task")), "num_classes": num_classes, "inputs": inputs, "labels": labels}
     has_eval = ("eval_inputs" in task_data, "eval_labels" in task_data)

@@ -201,7 +201,7 @@ def _run_rllib_scaling(args: argparse.Namespace) -> int:
 def _add_rllib_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envs-per-runner", type=v.positive_int, default=4, help="envs each env runner steps")
     parser.add_argument("--train-batch", type=v.positive_int, default=2000, help="env steps per PPO iteration")
-    parser.add_argument("--lr", type=v.positive_float, default=1e-3, help="learning rate")
+    parser.add_argument("--lr", type=v.learning_rate, default=1e-3, help="learning rate")
     parser.add_argument("--seed", type=v.seed, default=0, help="random seed, in [0, 2**32)")
     parser.add_argument("--red-agent", choices=RED_AGENTS, default="bline", help="scripted attacker")
     parser.add_argument("--workflow", default=DEFAULT_WORKFLOW, help="priority order the env encodes")

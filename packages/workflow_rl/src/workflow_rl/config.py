@@ -35,9 +35,13 @@ def _help(text: str, **more: Any) -> dict[str, Any]:
     return {"help": text, **more}
 
 
+# A bound before any allocation: one env's rollout buffer is about 18 kB per 50 steps, so 16384 envs ~ 300 MB.
+MAX_ENVS = v.int_in_range(1, 16385)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    n_envs: int = field(default=200, metadata=_help("parallel environments", type=v.positive_int))
+    n_envs: int = field(default=200, metadata=_help("parallel environments, at most 16384", type=MAX_ENVS))
     total_episodes: int = field(default=100_000, metadata=_help("episode budget of the whole run", type=v.positive_int))
     max_episodes: int = field(default=50, metadata=_help("episode cap per workflow", type=v.positive_int))
     update_steps: int = field(
@@ -76,7 +80,7 @@ class TrainConfig:
     min_episodes: int = field(
         default=0, metadata=_help("episodes per workflow before early stopping may stop it", type=v.nonnegative_int)
     )
-    lr: float = field(default=1e-3, metadata=_help("Adam learning rate", type=v.positive_float))
+    lr: float = field(default=1e-3, metadata=_help("Adam learning rate", type=v.learning_rate))
     reward_scale: float = field(
         default=0.1, metadata=_help("PPO sees reward x this; logs show raw returns", type=v.positive_float)
     )
