@@ -14,6 +14,7 @@ Peers, bounds and degenerate opponents are in :mod:`workflow_rl.bench_peers` (``
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 from dataclasses import dataclass, replace
@@ -36,6 +37,7 @@ from trainkit.harness import (
 )
 from trainkit.harness import run_bench as harness_run_bench
 from trainkit.plotting import new_figure, save_figure
+from trainkit.timing import measure
 from workflow_rl.bench_peers import extra_comparisons
 from workflow_rl.config import TrainConfig, TrainResult, with_trainer
 from workflow_rl.ppo import PPOConfig
@@ -64,10 +66,11 @@ class Preset:
     quality_episodes: int
     baseline_episodes: int
     cadence_seeds: int | None = None  # cadence_only runs the original's process-per-env engine: first k seeds only
+    oversubscription_n: tuple[int, ...] = (2, 4, 8, 16, 32)  # original vs optimized at these N, one seed each
 
 
 PRESETS: dict[str, Preset] = {
-    "ci": Preset(1, 8, 16, 16, (8, 32), 1, 800, 100, 16, 64, 50),
+    "ci": Preset(1, 8, 16, 16, (8, 32), 1, 800, 100, 16, 64, 50, oversubscription_n=(2, 4)),
     "quick": Preset(10, 32, 160, 200, (8, 32, 128, 512), 2, 9600, 1000, 64, 3072, 500, cadence_seeds=3),
     "full": Preset(5, 32, 1600, 500, (8, 16, 32, 64, 128, 256, 512, 1024), 4, 64000, 1000, 64, 19200, 1000),
 }
@@ -173,11 +176,44 @@ def update_free_bound(runs: dict[str, list[RunResult]], step_floor_ms: float) ->
     }
 
 
+OVERSUBSCRIPTION_ROUNDS = 4  # episodes per env in each sweep run: the same work per env at every N
+
+
+def oversubscription(preset: Preset, device: str) -> dict[str, Any]:
+    """Original vs optimized at each N of ``preset.oversubscription_n`` on this machine's cores (seed 0,
+    alternating order): the original runs one process per env, so its ratio depends on N per core."""
+    cores = len(os.sched_getaffinity(0))
+    rows = []
+    for index, n_envs in enumerate(preset.oversubscription_n):
+        episodes = OVERSUBSCRIPTION_ROUNDS * n_envs
+        timed: dict[str, tuple[float, float]] = {}
+        for arm in ("original", "optimized") if index % 2 == 0 else ("optimized", "original"):
+            with tempfile.TemporaryDirectory(prefix=f"wfrl_oversub_{arm}_") as folder:
+                config = bench_config(n_envs, episodes, 0, Path(folder), device, eval_episodes=n_envs)
+                _, wall, cpu = measure(lambda config=config, arm=arm: train_arm(arm, config))
+            timed[arm] = (wall, cpu)
+        (wall_o, cpu_o), (wall_f, cpu_f) = timed["original"], timed["optimized"]
+        rows.append({"n_envs": n_envs, "env_processes_per_core": n_envs / cores, "episodes": episodes,
+                     "original_wall_s": wall_o, "optimized_wall_s": wall_f, "wall_ratio": wall_o / wall_f,
+                     "original_cpu_s": cpu_o, "optimized_cpu_s": cpu_f, "cpu_ratio": cpu_o / cpu_f})  # fmt: skip
+    shown = ", ".join(f"N={row['n_envs']}: {row['wall_ratio']:.1f}x wall, {row['cpu_ratio']:.1f}x CPU" for row in rows)
+    return {
+        "summary": f"original / optimized on {cores} cores by N (one seed, {OVERSUBSCRIPTION_ROUNDS} episodes per "
+        f"env, a short evaluation included): {shown}",
+        "cores": cores,
+        "rows": rows,
+    }
+
+
 def _extras(preset: Preset, ctx: BenchContext) -> dict[str, Any]:
     """The extra comparisons; the update-free bound reads every finished run, resumed ones included."""
     extras = extra_comparisons(preset, str(ctx.device))
     step_floor_ms = extras["throughput"]["update_profile"]["step_at_flop_floor_ms"]
-    return {**extras, "update_free_bound": update_free_bound(ctx.results, step_floor_ms)}
+    return {
+        **extras,
+        "update_free_bound": update_free_bound(ctx.results, step_floor_ms),
+        "oversubscription": oversubscription(preset, str(ctx.device)),
+    }
 
 
 MARGIN = Margin(

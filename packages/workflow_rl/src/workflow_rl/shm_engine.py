@@ -4,8 +4,12 @@ Observations, env rewards and done flags live in one ``SharedMemory`` block; eac
 ``Pipe`` for commands and acks. The block's name is unlinked as soon as every worker has attached, so
 nothing is left in ``/dev/shm`` whichever process is killed later. Every step the trainer first queries
 each worker's true state (which hosts red holds, for compliance, as the original did with CybORG's
-true-state view), then sends the actions and waits for every ack. A worker that dies is noticed
-through its process sentinel: the others are shut down before the error reaches the user.
+true-state view), then sends the actions and waits for every ack. As in the original's worker, a query is
+answered from a cache read afresh at each episode start and every 10 steps, so compliance is judged on a
+state up to 9 steps old. (The original also queried a second time after each step, for a value that this
+trainer does not need; that round trip is not copied, so this arm is, if anything, cheaper than the original.)
+A worker that dies is noticed through its process sentinel: the others are shut down before the error
+reaches the user.
 """
 
 from __future__ import annotations
@@ -47,6 +51,28 @@ def _block_size(n_envs: int) -> int:
     return n_envs * (OBS_DIM * 4 + 4 + 1)
 
 
+TRUE_STATE_CACHE_STEPS = 10
+
+
+class _TrueStateCache:
+    """The original worker's cache: a true-state query returns the state read at most
+    ``TRUE_STATE_CACHE_STEPS`` steps ago, read afresh at each episode start and then every 10 steps
+    (cage2-workflow-search-rl, workflow_rl/parallel_env_shared_memory_optimized.py @ f01dabb,
+    ``OptimizedEnvWorker``: ``cache_update_interval = 10``; its trainer queries through it every step)."""
+
+    def __init__(self) -> None:
+        self.state: np.ndarray | None = None
+        self.steps = 0
+
+    def query(self, env: NetDefenseEnv) -> np.ndarray:
+        if self.state is None or self.steps >= TRUE_STATE_CACHE_STEPS:
+            self.state, self.steps = env.true_compromised().copy(), 0
+        return self.state
+
+    def forget(self) -> None:
+        self.state, self.steps = None, 0
+
+
 def _worker(
     index: int,
     conn: Connection,
@@ -65,6 +91,7 @@ def _worker(
     obs_view, reward_view, done_view = _views(shm.buf, n_envs)
     # The env knows nothing of alignment; the trainer adds it from the true-state query.
     env = NetDefenseEnv(red_agent=red_agent, workflow=workflow, alignment_lambda=0.0, params=params, seed=seed)
+    true_state = _TrueStateCache()
     try:
         while True:
             # Forked siblings hold copies of this pipe's other end, so a dead trainer gives no EOF here:
@@ -76,12 +103,14 @@ def _worker(
             if command == "step":
                 obs, _, _, truncated, info = env.step(argument)
                 obs_view[index], reward_view[index], done_view[index] = obs, info["env_reward"], truncated
+                true_state.steps += 1
                 conn.send(None)
             elif command == "true_state":
-                conn.send(env.true_compromised())
+                conn.send(true_state.query(env))
             elif command == "reset":
                 obs_view[index] = env.reset()[0]
                 done_view[index] = False
+                true_state.forget()
                 conn.send(None)
             elif command == "workflow":
                 env.sim.set_workflow(argument)
