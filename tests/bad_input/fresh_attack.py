@@ -320,47 +320,20 @@ def finite_dataset(d, o, e):
         return all(np.all(np.isfinite(z[k])) for k in z.files if z[k].dtype.kind == "f")
 
 
+EI_HUGE_PREFIX = ["early_inference", "generate", "--simulator", "linear_gaussian", "--n-train", "16", "--n-val", "8",
+                  "--n-test", "8", "--prefix-lengths", "1000000000000"]  # fmt: skip
+
+
 # a 1e12 s prefix is an odd but valid time span (100 points on it): a correct, finite dataset
 case(
     "ei generate --prefix-lengths 1e12",
-    [
-        "early_inference",
-        "generate",
-        "--simulator",
-        "linear_gaussian",
-        "--n-train",
-        "16",
-        "--n-val",
-        "8",
-        "--n-test",
-        "8",
-        "--prefix-lengths",
-        "1000000000000",
-        "--cache-dir",
-        "{d}/out/c",
-    ],
+    [*EI_HUGE_PREFIX, "--cache-dir", "{d}/out/c"],
     expect="ok",
     check=finite_dataset,
 )
 case(
     "ei generate adaptive points on a 1e12 s prefix",
-    [
-        "early_inference",
-        "generate",
-        "--simulator",
-        "linear_gaussian",
-        "--n-train",
-        "16",
-        "--n-val",
-        "8",
-        "--n-test",
-        "8",
-        "--prefix-lengths",
-        "1000000000000",
-        "--adaptive-n-points",
-        "--cache-dir",
-        "{d}/out/c",
-    ],
+    [*EI_HUGE_PREFIX, "--adaptive-n-points", "--cache-dir", "{d}/out/c"],
 )
 case("ei run-dir log.csv planted as symlink", EI, link_outside("out/run/log.csv"))
 
